@@ -1,0 +1,5 @@
+import sys
+
+from synhelpers.cli import main
+
+sys.exit(main())
