@@ -1,0 +1,106 @@
+"""Connectome encoder: a GNN over the neuron graph whose messages carry edge features.
+
+Papers: GCN (Kipf & Welling, ICLR 2017), GraphSAGE (Hamilton et al., NeurIPS 2017),
+GAT (Velickovic et al., ICLR 2018), GATv2 (Brody et al., ICLR 2022), GIN/GINE (Xu et al.,
+ICLR 2019; Hu et al., ICLR 2020).
+
+Input: node features ``x`` (N, F), ``edge_index`` (2, E) pre -> post, ``edge_attr`` (E, De)
+= ``[log1p weight, ROI distribution (R), synapse-set embedding (optional)]``. Both
+directions are used: each edge is also sent post -> pre, with a direction flag appended to
+its features, so a neuron hears from its inputs and its outputs.
+Every layer puts the edge features into the message, e.g. SAGE here is
+``h_i' = W_r h_i + W_n mean_j ReLU(h_j + W_e e_ji)``, so synapse information flows through
+message passing rather than being concatenated at the end.
+Output: ``(N, hidden)``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.nn import GATConv, GATv2Conv, GINEConv, MessagePassing
+from torch_geometric.utils import degree
+
+__all__ = ["GNN_KINDS", "EdgeSAGEConv", "EdgeGCNConv", "ConnectomeEncoder"]
+
+GNN_KINDS = ("gat", "gatv2", "sage", "gin", "gcn")
+
+
+class EdgeSAGEConv(MessagePassing):
+    """GraphSAGE (mean) with edge features in the message: ``W_r h_i + W_n mean_j ReLU(h_j + W_e e_ji)``."""
+
+    def __init__(self, in_dim: int, out_dim: int, edge_dim: int):
+        super().__init__(aggr="mean")
+        self.lin_edge = nn.Linear(edge_dim, in_dim)
+        self.lin_neigh = nn.Linear(in_dim, out_dim)
+        self.lin_root = nn.Linear(in_dim, out_dim, bias=False)
+
+    def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor) -> Tensor:
+        agg = self.propagate(edge_index, x=x, e=self.lin_edge(edge_attr))
+        return self.lin_neigh(agg) + self.lin_root(x)
+
+    def message(self, x_j: Tensor, e: Tensor) -> Tensor:
+        return torch.relu(x_j + e)
+
+
+class EdgeGCNConv(MessagePassing):
+    """GCN with edge features: ``h_i' = sum_{j in N(i) + i} (W h_j + W_e e_ji) / sqrt(d_i d_j)``."""
+
+    def __init__(self, in_dim: int, out_dim: int, edge_dim: int):
+        super().__init__(aggr="add")
+        self.lin = nn.Linear(in_dim, out_dim)
+        self.lin_edge = nn.Linear(edge_dim, out_dim, bias=False)
+
+    def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor) -> Tensor:
+        n = x.shape[0]
+        loops = torch.arange(n, device=x.device)
+        ei = torch.cat([edge_index, torch.stack([loops, loops])], dim=1)
+        ea = torch.cat([edge_attr, edge_attr.new_zeros(n, edge_attr.shape[1])])
+        deg = degree(ei[1], n, dtype=x.dtype)
+        dinv = deg.pow(-0.5).masked_fill(deg == 0, 0)
+        norm = dinv[ei[0]] * dinv[ei[1]]
+        return self.propagate(ei, x=self.lin(x), e=self.lin_edge(ea), norm=norm)
+
+    def message(self, x_j: Tensor, e: Tensor, norm: Tensor) -> Tensor:
+        return norm[:, None] * (x_j + e)
+
+
+def make_conv(kind: str, dim: int, edge_dim: int, heads: int) -> nn.Module:
+    if kind == "gat":
+        return GATConv(dim, dim // heads, heads=heads, edge_dim=edge_dim)
+    if kind == "gatv2":
+        return GATv2Conv(dim, dim // heads, heads=heads, edge_dim=edge_dim)
+    if kind == "sage":
+        return EdgeSAGEConv(dim, dim, edge_dim)
+    if kind == "gcn":
+        return EdgeGCNConv(dim, dim, edge_dim)
+    if kind == "gin":
+        mlp = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim))
+        return GINEConv(mlp, train_eps=True, edge_dim=edge_dim)
+    raise ValueError(f"unknown GNN {kind!r}; choose one of {GNN_KINDS}")
+
+
+class ConnectomeEncoder(nn.Module):
+    """``forward(x (N, F), edge_index (2, E), edge_attr (E, De)) -> (N, hidden)``.
+
+    Input projection, then ``layers`` residual blocks ``h + Dropout(ReLU(LN(conv(h))))``.
+    """
+
+    def __init__(self, in_dim: int, edge_dim: int, hidden: int = 64, layers: int = 2,
+                 kind: str = "sage", heads: int = 2, dropout: float = 0.2):
+        super().__init__()
+        self.kind = kind
+        self.inp = nn.Linear(in_dim, hidden)
+        self.convs = nn.ModuleList(make_conv(kind, hidden, edge_dim + 1, heads) for _ in range(layers))
+        self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(layers))
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor) -> Tensor:
+        e = edge_index.shape[1]
+        both = torch.cat([edge_index, edge_index.flip(0)], dim=1)
+        flag = torch.cat([edge_attr.new_ones(e, 1), edge_attr.new_zeros(e, 1)])
+        attr = torch.cat([torch.cat([edge_attr, edge_attr]), flag], dim=1)
+        h = torch.relu(self.inp(x))
+        for conv, norm in zip(self.convs, self.norms):
+            h = h + self.dropout(torch.relu(norm(conv(h, both, attr))))
+        return h
