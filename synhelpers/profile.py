@@ -1,0 +1,65 @@
+"""Run profiles for notebooks and tests: ``default`` (what a person runs) and ``small`` (CI).
+
+The test command sets ``SYNHELPERS_PROFILE=small``; every notebook's ``parameters``
+cell has ``profile = None``, which means "take it from the environment". The small
+profile writes into a scratch folder, so running the tests never overwrites the
+committed figures or a user's data.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Profile", "resolve", "repo_root"]
+
+
+def repo_root() -> Path:
+    """The project's root folder (the one holding ``synhelpers/``)."""
+    return Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Sizes and folders for one run of a notebook or the quickstart.
+
+    Attributes:
+        name: ``"default"`` or ``"small"``.
+        n_neurons: synthetic connectome size.
+        max_epochs: epoch cap for training notebooks.
+        seeds: number of seeds for ablation tables.
+        data_dir: where tables and graphs go.
+        runs_dir: where training runs (``metrics.json``, checkpoints) go.
+        figures_dir: where figures go (PNG and SVG).
+    """
+
+    name: str
+    n_neurons: int
+    max_epochs: int
+    seeds: int
+    data_dir: Path
+    runs_dir: Path
+    figures_dir: Path
+
+    @property
+    def is_small(self) -> bool:
+        return self.name == "small"
+
+
+def resolve(profile: str | None = None) -> Profile:
+    """Return the :class:`Profile` named ``profile``, or the one in ``$SYNHELPERS_PROFILE``.
+
+    Example:
+        >>> resolve("small").n_neurons
+        300
+    """
+    name = profile or os.environ.get("SYNHELPERS_PROFILE") or "default"
+    root = repo_root()
+    if name == "default":
+        return Profile("default", 2000, 200, 3, root / "data", root / "runs", root / "figures")
+    if name == "small":
+        scratch = Path(os.environ.get("SYNHELPERS_SCRATCH") or Path(tempfile.gettempdir()) / "synhelpers-small")
+        return Profile("small", 300, 3, 2, scratch / "data", scratch / "runs", scratch / "figures")
+    raise ValueError(f"unknown profile {name!r}; use 'default' or 'small'")
