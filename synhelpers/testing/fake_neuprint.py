@@ -761,6 +761,7 @@ class _BackgroundServer:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
     server_version = "FakeNeuprint/" + SERVER_VERSION
 
     def log_message(self, format, *args):  # noqa: A002 - silence the default stderr log
@@ -910,6 +911,7 @@ class FakeNeuprintServer(_BackgroundServer):
 
 class _FileHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
 
     def log_message(self, format, *args):  # noqa: A002
         return None
