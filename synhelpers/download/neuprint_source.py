@@ -174,6 +174,21 @@ def connect(dataset: str, token: Token | None, server: str = DEFAULT_SERVER, *,
     return client
 
 
+def describe_criteria(nc) -> str:
+    """A stable text for a NeuronCriteria (its own repr fails in neuprint-python 0.6.4)."""
+    props = [*getattr(nc, "list_props", []), *getattr(nc, "list_props_regex", [])]
+    items = []
+    for k in sorted(set(props)):
+        v = getattr(nc, k, None)
+        if v is not None and len(v):
+            items.append(f"{k.rstrip('_')}={list(v)!r}")
+    for k in ("label", "regex", "cropped", "min_pre", "min_post", "rois", "roi_req"):
+        v = getattr(nc, k, None)
+        if v not in (None, False, 0, "Neuron", (), [], set()):
+            items.append(f"{k}={sorted(v) if isinstance(v, set) else v!r}")
+    return "NeuronCriteria(" + ", ".join(items) + ")"
+
+
 def _batches(ids: np.ndarray, size: int) -> list[np.ndarray]:
     return [ids[i:i + size] for i in range(0, len(ids), size)]
 
@@ -226,7 +241,7 @@ def download_neuprint(
         def target():
             return NC(status="Traced", client=client)
     elif isinstance(criteria, NC):
-        criteria_desc = repr(criteria)
+        criteria_desc = describe_criteria(criteria)
         def target():
             return copy.copy(criteria)
     else:
