@@ -109,6 +109,11 @@ class _Timer:
 # --------------------------------------------------------------------------- pieces
 
 
+def _codes(values, categories) -> np.ndarray:
+    """Position of each value in ``categories``; -1 for missing or unknown values."""
+    return pd.Index(list(categories)).get_indexer(pd.Series(values).astype(object)).astype(np.int64)
+
+
 def _index_of(body_sorted: np.ndarray, order: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Node index of each bodyId in ``values`` (all known: the tables were validated)."""
     return order[np.searchsorted(body_sorted, values)]
@@ -154,7 +159,7 @@ def _encode_labels(values: pd.Series, min_count: int) -> tuple[np.ndarray, list[
     counts = s.value_counts(dropna=True)
     keep = counts[counts >= min_count]
     names = sorted(str(k) for k in keep.index)
-    codes = pd.Categorical(s, categories=names).codes.astype(np.int64)  # -1 if missing/dropped
+    codes = _codes(s, names).astype(np.int64)  # -1 if missing/dropped
     info = {
         "n_labelled": int(s.notna().sum()),
         "n_unlabelled": int(s.isna().sum()),
@@ -252,7 +257,7 @@ def build_graph(con: Connectome, cfg: GraphConfig = GraphConfig(), *, progress: 
     if roi_source is not None:
         roi_str = roi_source.astype("string")
         roi_names = sorted(str(r) for r in roi_str.dropna().unique())
-        code = pd.Categorical(roi_str, categories=roi_names).codes.astype(np.int64)
+        code = _codes(roi_str, roi_names).astype(np.int64)
         ok = code >= 0
         edge_roi = np.zeros((e, len(roi_names)), np.float32)
         np.add.at(edge_roi, (inv[ok], code[ok]), w[ok].astype(np.float32))
@@ -291,7 +296,7 @@ def build_graph(con: Connectome, cfg: GraphConfig = GraphConfig(), *, progress: 
             rp = syn["roi_post"].astype("string").to_numpy()[rows]
             if not roi_names:
                 roi_names = sorted(str(r) for r in pd.unique(rp[pd.notna(rp)]))
-            syn_roi = pd.Categorical(rp, categories=roi_names).codes.astype(np.int64)
+            syn_roi = _codes(rp, roi_names).astype(np.int64)
         else:
             syn_roi = np.full(len(rows), -1, np.int64)
         conf = np.ones((len(rows), 2), np.float32)
@@ -486,7 +491,7 @@ def load_graph(out_dir: str | Path) -> Data:
         sf = pd.read_parquet(split_file)
         if len(sf) != data.num_nodes or not np.array_equal(sf["bodyId"].to_numpy(), data.body_id.numpy()):
             raise ValueError(f"{split_file}: bodyIds do not match the graph in {f}; rebuild the graph")
-        code = pd.Categorical(sf["split"], categories=list(SPLITS)).codes
+        code = _codes(sf["split"], SPLITS)
         if (code < 0).any():
             bad = np.flatnonzero(code < 0)[:5].tolist()
             raise ValueError(f"{split_file}, column 'split': values must be train/val/test; rows {bad}")

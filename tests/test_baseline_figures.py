@@ -1,0 +1,64 @@
+"""The quick baseline follows the evaluation rules; figures are written as PNG and SVG."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from synhelpers.analysis.baseline import BaselineConfig, fit_quick_baseline, run_baseline
+from synhelpers.analysis.figures import make_graph_figures, make_run_figures
+from synhelpers.analysis.metrics import classification_metrics, summarise_seeds
+from synhelpers.cli import main
+
+
+def test_baseline_never_reads_test_labels(graph):
+    """Scrambling the test labels leaves model selection (validation F1) unchanged."""
+    cfg = BaselineConfig(c_grid=(0.1, 1.0), max_iter=100)
+    a = fit_quick_baseline(graph, cfg)
+    g2 = graph.clone()
+    y = g2.y_cell_class.clone()
+    te = g2.test_mask & (y >= 0)
+    y[te] = y[te][np.random.default_rng(0).permutation(int(te.sum()))]
+    y[te] = (y[te] + 1) % len(g2.label_names["cell_class"])
+    g2.y_cell_class = y
+    b = fit_quick_baseline(g2, cfg)
+    assert a["best_val_macro_f1"] == b["best_val_macro_f1"] and a["selected_C"] == b["selected_C"]
+    assert a["test_accuracy"] != b["test_accuracy"]
+
+
+def test_run_writes_metrics_with_ceiling(graph_dir, tmp_path):
+    r = run_baseline(graph_dir, tmp_path / "run", BaselineConfig(c_grid=(1.0,), max_iter=100))
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert m == json.loads(json.dumps(r))
+    assert set(m) >= {"model", "task", "config", "seeds", "mean", "std", "ceiling"}
+    s = m["seeds"][0]
+    assert 0 <= s["test_accuracy"] <= 1 and len(s["test_confusion_matrix"]) == len(m["class_names"])
+    assert sum(map(sum, s["test_confusion_matrix"])) == s["test_n"]
+
+
+def test_metrics_helpers():
+    m = classification_metrics([0, 1, 2, 2], [0, 1, 2, 1], ["a", "b", "c"], prefix="test_")
+    assert m["test_accuracy"] == 0.75 and m["test_per_class_f1"]["a"] == 1.0
+    s = summarise_seeds([{"test_accuracy": 0.5}, {"test_accuracy": 0.7}])
+    assert abs(s["mean"]["test_accuracy"] - 0.6) < 1e-12 and s["std"]["test_accuracy"] > 0
+
+
+def test_figures_png_and_svg(graph, tmp_path, graph_dir):
+    paths = make_graph_figures(graph, tmp_path)
+    names = {p.name for p in paths}
+    for stem in ("graph_degree_distributions", "graph_synapses_per_connection", "graph_synapses_3d",
+                 "graph_roi_innervation"):
+        assert {f"{stem}.png", f"{stem}.svg"} <= names
+    assert all(p.stat().st_size > 1000 for p in paths)
+    assert "synthetic" in (tmp_path / "graph_degree_distributions.svg").read_text()
+    run_baseline(graph_dir, tmp_path / "runs" / "b", BaselineConfig(c_grid=(1.0,), max_iter=100))
+    assert [p.name for p in make_run_figures(tmp_path / "runs", tmp_path / "f")] == ["run_b.png", "run_b.svg"]
+
+
+def test_cli_baseline_and_figures(graph_dir, tmp_path, capsys):
+    assert main(["baseline", "--graph", str(graph_dir), "--out", str(tmp_path / "runs" / "q")]) == 0
+    assert "test accuracy" in capsys.readouterr().out
+    assert main(["figures", "--graph", str(graph_dir), "--runs", str(tmp_path / "runs"),
+                 "--out", str(tmp_path / "fig")]) == 0
+    assert (tmp_path / "fig" / "run_q.png").exists()
