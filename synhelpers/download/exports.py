@@ -21,7 +21,6 @@ converted, in batches of bodies, to the same three tables and manifest as the ne
 from __future__ import annotations
 
 import base64
-import datetime as _dt
 import hashlib
 import io
 import json
@@ -376,7 +375,7 @@ def download_exports(dataset: str, out: Path, *, criteria=None, synapses: bool =
     manifest = {
         "dataset": dataset, "source": "exports", "export_version": es.version, "server": base,
         "server_version": None,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
         "neuprint_python_version": neuprint.__version__,
         "criteria": "all traced neurons" if body_list is None else f"bodyId list ({len(body_list)} bodies)",
         "batch_size": int(batch_size), "n_batches": len(batches),

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import datetime as _dt
 import hashlib
 import logging
 import time
@@ -307,7 +306,7 @@ def download_neuprint(
         "source": "neuprint",
         "server": url,
         "server_version": version,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
         "neuprint_python_version": neuprint.__version__,
         "criteria": criteria_desc,
         "batch_size": int(batch_size),

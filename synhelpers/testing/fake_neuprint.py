@@ -75,7 +75,7 @@ def make_self_signed_cert(folder: str | os.PathLike) -> tuple[Path, Path]:
     folder = Path(folder)
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = _dt.datetime.now(_dt.timezone.utc)
+    now = _dt.datetime.now(_dt.timezone(_dt.timedelta(0)))
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
