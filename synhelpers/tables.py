@@ -249,26 +249,37 @@ def validate_tables(
                 _fail(synapses, bad, file=files["synapses"], column=col,
                       what="has NaN or infinite coordinates", columns=["bodyId_pre", "bodyId_post", col])
         if check_weights:
-            _check_weights(connections, synapses, files)
+            _check_weights(connections, synapses, files, body_sorted)
 
 
-def _pair_key(pre: np.ndarray, post: np.ndarray) -> np.ndarray:
-    return np.stack([pre.astype(np.int64), post.astype(np.int64)], axis=1)
+def _check_weights(connections: pd.DataFrame, synapses: pd.DataFrame, files: dict, body_sorted) -> None:
+    """Warn when a pair's summed weight differs from its number of synapse rows.
 
+    Pairs are keyed by the positions of their bodyIds among the sorted neurons (int64-safe).
+    """
+    n = len(body_sorted)
 
-def _check_weights(connections: pd.DataFrame, synapses: pd.DataFrame, files: dict) -> None:
-    cw = connections.groupby(["bodyId_pre", "bodyId_post"], sort=True)["weight"].sum()
-    sc = synapses.groupby(["bodyId_pre", "bodyId_post"], sort=True).size()
-    both = pd.concat([cw.rename("weight"), sc.rename("synapses")], axis=1).fillna(0)
-    diff = both["weight"] != both["synapses"]
-    n = int(diff.sum())
-    if n:
-        ex = both[diff].head(3)
-        examples = "; ".join(f"{a}->{b}: weight {int(r.weight)} vs {int(r.synapses)} synapses"
-                             for (a, b), r in ex.iterrows())
+    def pair_key(df):
+        return (np.searchsorted(body_sorted, df["bodyId_pre"].to_numpy()).astype(np.int64) * n
+                + np.searchsorted(body_sorted, df["bodyId_post"].to_numpy()))
+
+    ckey, inv = np.unique(pair_key(connections), return_inverse=True)
+    cw = np.bincount(inv, weights=connections["weight"].to_numpy(np.float64))
+    skey, sc = np.unique(pair_key(synapses), return_counts=True)
+    keys = np.union1d(ckey, skey)
+    w = np.zeros(len(keys))
+    c = np.zeros(len(keys))
+    w[np.searchsorted(keys, ckey)] = cw
+    c[np.searchsorted(keys, skey)] = sc
+    diff = np.flatnonzero(w != c)
+    if len(diff):
+        ex = diff[:3]
+        examples = "; ".join(
+            f"{body_sorted[k // n]}->{body_sorted[k % n]}: weight {int(w[i])} vs {int(c[i])} synapses"
+            for k, i in zip(keys[ex], ex))
         warnings.warn(
-            f"{files['connections']} vs {files['synapses']}: {n:,} of {len(both):,} connected pairs "
-            f"have a summed weight that differs from their number of synapse rows (e.g. {examples})",
+            f"{files['connections']} vs {files['synapses']}: {len(diff):,} of {len(keys):,} connected "
+            f"pairs have a summed weight that differs from their number of synapse rows (e.g. {examples})",
             WeightMismatchWarning,
             stacklevel=3,
         )
