@@ -62,3 +62,14 @@ def test_cli_baseline_and_figures(graph_dir, tmp_path, capsys):
     assert main(["figures", "--graph", str(graph_dir), "--runs", str(tmp_path / "runs"),
                  "--out", str(tmp_path / "fig")]) == 0
     assert (tmp_path / "fig" / "run_q.png").exists()
+
+
+def test_atomic_writes_have_normal_permissions(tmp_path):
+    import os
+
+    from synhelpers.io import write_json
+
+    p = write_json(tmp_path / "m.json", {"a": 1})
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (p.stat().st_mode & 0o777) == (0o666 & ~umask)

@@ -104,10 +104,11 @@ def plot_synapses_3d(data: Data, label: str = "cell_class", max_points: int = 20
     fig = plt.figure(figsize=(8, 6.5))
     ax = fig.add_subplot(projection="3d")
     cmap = plt.get_cmap("tab20", max(len(names), 1))
-    ax.scatter(*um[y < 0].T, s=1, c="lightgrey", alpha=0.3, label="unlabelled")
+    # points are rasterised so that the SVG stays small; axes and text stay vector
+    ax.scatter(*um[y < 0].T, s=1, c="lightgrey", alpha=0.3, label="unlabelled", rasterized=True)
     for c, name in enumerate(names):
         m = y == c
-        ax.scatter(*um[m].T, s=1.5, color=cmap(c), alpha=0.6, label=name)
+        ax.scatter(*um[m].T, s=1.5, color=cmap(c), alpha=0.6, label=name, rasterized=True)
     ax.set(xlabel="x (µm)", ylabel="y (µm)", zlabel="z (µm)")
     ax.legend(markerscale=6, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
     ax.set_title(f"{_title(data)}: {len(idx):,} postsynaptic sites by {label}")
