@@ -390,7 +390,7 @@ def generate(cfg: SyntheticConfig = SyntheticConfig(), *, progress: bool = False
                                     np.bincount(pre, weights=weight, minlength=n),
                                     np.bincount(post, weights=weight, minlength=n))
     ceiling = ceiling_of(truth, neurons)
-    name = f"synthetic ({n:,} neurons, seed {cfg.seed})".replace(",", "")
+    name = f"synthetic ({n} neurons, seed {cfg.seed})"
     meta = {
         "name": name,
         "generator": "synhelpers.synthetic",
