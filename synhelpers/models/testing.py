@@ -1,7 +1,7 @@
 """A small random graph with exactly the attributes of ``synhelpers.graph`` (for tests and benchmarks).
 
-Labels carry signal from both views so that tiny training runs can learn something:
-the class shifts node features and the pre->post displacement of its synapses.
+Node features come from ``synhelpers.graph.node_features`` (wiring only), so subgraphs
+(inductive mode) recompute them the same way. The NT label sets the pre->post displacement.
 """
 
 from __future__ import annotations
@@ -53,11 +53,9 @@ def make_random_graph(num_nodes: int = 40, num_edges: int = 160, mean_synapses: 
     site_seg = torch.repeat_interleave(torch.arange(n), site_counts)
     site_pos = (home[site_seg] + 0.05 * torch.randn(m, 3, generator=g)).float()
     site_is_post = torch.rand(m, generator=g) < 0.5
-    deg_in = torch.zeros(n).index_add_(0, edge_index[1], edge_weight)
-    deg_out = torch.zeros(n).index_add_(0, edge_index[0], edge_weight)
-    x = torch.stack([torch.log1p(deg_in), torch.log1p(deg_out)], 1)
-    x = torch.cat([x, torch.nn.functional.one_hot(y_cls, num_classes).float() * 0.5
-                   + 0.5 * torch.rand(n, num_classes, generator=g)], 1).float()
+    from ..graph import node_features  # the same wiring features as real graphs
+
+    x = node_features(edge_index, edge_weight, edge_roi.float(), n)
     perm = torch.randperm(n, generator=g)
     n_tr, n_va = int(0.7 * n), int(0.15 * n)
     train_mask = torch.zeros(n, dtype=torch.bool)

@@ -1,0 +1,197 @@
+"""``run_training``: N seeds of one model on one task, honest selection, one test evaluation.
+
+For each seed: seed everything; train on the training graph (test labels hidden; in
+inductive mode test neurons and their connections removed) with Lightning, AdamW, early
+stopping and checkpointing on validation macro-F1; reload the best checkpoint; evaluate the
+test split exactly once on the full graph. ``metrics.json`` (written atomically) holds::
+
+    {"model", "task", "mode", "config", "seeds": [{"seed", "test_accuracy", "test_macro_f1",
+     "test_balanced_accuracy", "test_per_class_f1", "test_confusion_matrix", "best_val_macro_f1",
+     "best_epoch", "epochs", "epoch_time_s", "peak_memory_mb", "device", "history", ...}],
+     "mean": {...}, "std": {...}}
+
+Fractions are in 0..1. The run folder also holds ``seed<k>/best.ckpt`` and TensorBoard logs
+under ``tb/``.
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+import time
+import warnings
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+
+from ..io import write_json
+from ..models import TASK_COLUMNS, ModelConfig, get_spec
+from .config import TrainConfig
+from .metrics import classification_metrics
+from .module import EpochStats, GraphDataModule, NodeClassifier, hide_test_labels, label_mask
+
+__all__ = ["run_training", "train_one_seed", "evaluate_test", "load_data", "NotApplicable",
+           "SCALAR_KEYS"]
+
+#: Per-seed scalar metrics that get a mean and a std.
+SCALAR_KEYS = ("test_accuracy", "test_macro_f1", "test_balanced_accuracy", "best_val_macro_f1",
+               "best_epoch", "epochs", "epoch_time_s", "fit_time_s", "peak_memory_mb")
+
+
+class NotApplicable(RuntimeError):
+    """The model cannot run in the requested mode (e.g. the original design, inductively)."""
+
+
+def load_data(path):
+    """A graph from a graph folder (``graph.pt``), or built and cached from a tables folder."""
+    from ..graph import GraphConfig, build_cached, load_graph
+
+    p = Path(path)
+    if (p / "graph.pt").exists():
+        return load_graph(p)
+    if (p / "graph" / "graph.pt").exists():
+        return load_graph(p / "graph")
+    if (p / "neurons.parquet").exists():
+        return build_cached(p, p / "graph", GraphConfig())
+    raise FileNotFoundError(f"{p}: neither a graph folder (graph.pt) nor a tables folder (neurons.parquet)")
+
+
+def _device_info(trainer) -> str:
+    root = trainer.strategy.root_device
+    if root.type == "cuda":
+        return f"cuda:{torch.cuda.get_device_name(root)}"
+    return f"cpu ({torch.get_num_threads()} threads)"
+
+
+def _peak_memory_mb(device: torch.device) -> tuple[float, str]:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20, "cuda_max_allocated"
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process_max_rss"
+
+
+def evaluate_test(module: NodeClassifier, data, columns) -> dict:
+    """Evaluate the test split once (counted on the module) with the model in eval mode."""
+    module.test_evaluations = getattr(module, "test_evaluations", 0) + 1
+    module.eval()
+    device = next(module.parameters()).device
+    data = data.to(device)
+    with torch.no_grad():
+        out = module(data)
+    res = {}
+    for c in columns:
+        m = label_mask(data, c, "test")
+        res[c] = classification_metrics(data[f"y_{c}"][m].cpu().numpy(),
+                                         out[c][m].argmax(-1).cpu().numpy(), data.label_names[c])
+    return res
+
+
+def train_one_seed(data, cfg: TrainConfig, seed: int, out_dir: Path, *, test_graph=None) -> dict:
+    """Train one seed and evaluate its selected checkpoint on the test split once."""
+    columns = TASK_COLUMNS[cfg.task]
+    spec = get_spec(cfg.model)
+    if cfg.mode == "inductive" and not spec.inductive:
+        raise NotApplicable(f"model {cfg.model!r} cannot run inductively: {spec.description}")
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    from ..graph import inductive_train_graph
+
+    base = inductive_train_graph(data) if cfg.mode == "inductive" else data
+    train_graph = hide_test_labels(base, columns)
+    L.seed_everything(seed, workers=True, verbose=False)
+    model_cfg = ModelConfig.from_data(train_graph, columns, **cfg.model_overrides)
+    module = NodeClassifier(cfg.model, model_cfg, cfg, columns)
+    seed_dir = out_dir / f"seed{seed}"
+    ckpt = L.pytorch.callbacks.ModelCheckpoint(dirpath=seed_dir, filename="best", monitor="val_macro_f1",
+                                               mode="max", save_top_k=1, enable_version_counter=False)
+    stop = L.pytorch.callbacks.EarlyStopping(monitor="val_macro_f1", mode="max", patience=cfg.patience)
+    stats = EpochStats()
+    cuda = torch.cuda.is_available() and cfg.accelerator in ("auto", "gpu", "cuda")
+    precision = cfg.precision or ("bf16-mixed" if cuda else "32-true")
+    logger = L.pytorch.loggers.TensorBoardLogger(out_dir, name="tb", version=f"seed{seed}",
+                                                 default_hp_metric=False)
+    trainer = L.Trainer(
+        max_epochs=cfg.max_epochs, accelerator=cfg.accelerator, devices=cfg.devices,
+        precision=precision, deterministic=True if not cuda else ("warn" if cfg.deterministic else False),
+        callbacks=[ckpt, stop, stats], logger=logger, enable_progress_bar=cfg.progress,
+        enable_model_summary=False, num_sanity_val_steps=0, log_every_n_steps=1,
+    )
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*log_every_n_steps.*")
+        trainer.fit(module, datamodule=GraphDataModule(train_graph))
+    fit_time = time.perf_counter() - t0
+    device = trainer.strategy.root_device
+    peak, peak_kind = _peak_memory_mb(device)
+    # reload the selected checkpoint (best validation macro-F1) and test it once
+    state = torch.load(ckpt.best_model_path, map_location=device, weights_only=False)["state_dict"]
+    module.load_state_dict(state)
+    test_graph = data if test_graph is None else test_graph
+    test = evaluate_test(module, test_graph, columns)
+    best_epoch = int(state_epoch(ckpt.best_model_path))
+    res = {
+        "seed": seed,
+        "test_accuracy": float(np.mean([test[c]["accuracy"] for c in columns])),
+        "test_macro_f1": float(np.mean([test[c]["macro_f1"] for c in columns])),
+        "test_balanced_accuracy": float(np.mean([test[c]["balanced_accuracy"] for c in columns])),
+    }
+    if len(columns) == 1:
+        c = columns[0]
+        res["test_per_class_f1"] = test[c]["per_class_f1"]
+        res["test_confusion_matrix"] = test[c]["confusion_matrix"]
+        res["class_names"] = test_graph.label_names[c]
+    res["per_task"] = test
+    res.update({
+        "best_val_macro_f1": float(ckpt.best_model_score),
+        "best_epoch": best_epoch,
+        "epochs": int(trainer.current_epoch),
+        "epoch_time_s": float(np.median(stats.times)) if stats.times else float("nan"),
+        "fit_time_s": fit_time,
+        "peak_memory_mb": float(peak),
+        "peak_memory_kind": peak_kind,
+        "device": _device_info(trainer),
+        "precision": precision,
+        "test_evaluations": module.test_evaluations,
+        "checkpoint": str(Path(ckpt.best_model_path).relative_to(out_dir)),
+        "num_parameters": int(sum(p.numel() for p in module.parameters())),
+        "model_config": model_cfg.to_dict(),
+        "history": module.history,
+    })
+    return res
+
+
+def state_epoch(path) -> int:
+    return int(torch.load(path, map_location="cpu", weights_only=False)["epoch"])
+
+
+def run_training(data, cfg: TrainConfig, out_dir, *, quiet: bool = True) -> dict:
+    """Run ``cfg.seeds`` seeds and write ``out_dir/metrics.json``. ``data``: a graph or a folder.
+
+    A model that cannot run in the mode (original design, inductive) writes a metrics.json
+    with ``not_applicable`` and no seeds.
+    """
+    if not hasattr(data, "edge_index"):
+        data = load_data(data)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if quiet:
+        for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+    result = {"model": cfg.model, "task": cfg.task, "mode": cfg.mode, "config": cfg.to_dict(),
+              "label_columns": list(TASK_COLUMNS[cfg.task]), "seeds": [], "mean": {}, "std": {}}
+    try:
+        for k in range(cfg.seeds):
+            result["seeds"].append(train_one_seed(data, cfg, cfg.first_seed + k, out_dir))
+    except NotApplicable as e:
+        result["not_applicable"] = str(e)
+    for key in SCALAR_KEYS:
+        vals = [s[key] for s in result["seeds"] if key in s]
+        if vals:
+            result["mean"][key] = float(np.mean(vals))
+            result["std"][key] = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
+    write_json(out_dir / "metrics.json", result)
+    return result

@@ -1,0 +1,173 @@
+"""Models: forward/backward of every registry model, padding invariance, point-set ops."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from synhelpers.models import ModelConfig, build_model, list_models
+from synhelpers.models.cloud_encoder import SynapseCloudEncoder
+from synhelpers.models.pointset import (
+    build_set_plan,
+    farthest_point_sample,
+    fps_subsample_csr,
+    knn_mask,
+    random_subsample_csr,
+)
+from synhelpers.models.synapse_encoder import SynapseSetEncoder
+from synhelpers.models.testing import make_random_graph
+
+
+@pytest.fixture(scope="module")
+def graph():
+    return make_random_graph(num_nodes=30, num_edges=120, seed=1)
+
+
+def small_cfg(data, columns=("cell_class", "predictedNt"), **kw):
+    kw.setdefault("set_size", 8)
+    kw.setdefault("cloud_size", 8)
+    kw.setdefault("knn", 4)
+    kw.setdefault("table_dim", 32)
+    return ModelConfig.from_data(data, columns, **kw)
+
+
+def test_registry_lists_all_families():
+    names = {m.name for m in list_models()}
+    for n in ("hybrid", "mlp", "gcn", "gat", "gatv2", "sage", "gin", "synapse_only", "original"):
+        assert n in names
+    assert not {m.name: m for m in list_models()}["original"].inductive
+
+
+@pytest.mark.parametrize("name", [m.name for m in list_models()])
+def test_forward_backward(graph, name):
+    torch.manual_seed(0)
+    model = build_model(name, small_cfg(graph))
+    model.train()
+    out = model(graph)
+    assert set(out) == {"cell_class", "predictedNt"}
+    assert out["cell_class"].shape == (30, 3) and out["predictedNt"].shape == (30, 3)
+    loss = sum(o.logsumexp(-1).mean() for o in out.values())
+    loss.backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is None or torch.isfinite(g).all() for g in grads)
+    assert sum(float(g.abs().sum()) for g in grads if g is not None) > 0
+    model.eval()
+    with torch.no_grad():
+        a, b = model(graph), model(graph)
+    assert torch.equal(a["cell_class"], b["cell_class"])  # evaluation (FPS) is deterministic
+
+
+def test_original_design_refuses_unseen_neurons(graph):
+    model = build_model("original", small_cfg(graph))
+    from synhelpers.models.testing import make_random_graph as mk
+
+    with pytest.raises(ValueError, match="inductive"):
+        model(mk(num_nodes=31, num_edges=100))
+
+
+def test_same_seed_same_model(graph):
+    outs = []
+    for _ in range(2):
+        torch.manual_seed(3)
+        m = build_model("hybrid", small_cfg(graph))
+        m.train()
+        torch.manual_seed(4)
+        outs.append(m(graph)["cell_class"])
+    assert torch.equal(outs[0], outs[1])
+
+
+def _random_sets(b=5, p=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    mask = torch.arange(p)[None] < torch.tensor([1, 2, 3, 6, 4])[:b, None]
+    pos = torch.randn(b, p, 6, generator=g) * 0.01
+    roi = torch.randint(-1, 3, (b, p), generator=g)
+    conf = torch.rand(b, p, 2, generator=g)
+    return pos, roi, conf, mask
+
+
+def test_padded_points_never_change_synapse_encoder_output(graph):
+    torch.manual_seed(0)
+    enc = SynapseSetEncoder(small_cfg(graph)).eval()
+    pos, roi, conf, mask = _random_sets()
+    centroid = torch.randn(5, 6) * 0.1
+    size = mask.sum(1)
+    ref = enc.encode_padded(pos, roi, conf, mask, centroid, size)
+    # garbage (huge values) in the padded slots: output bit-identical
+    pos2, roi2, conf2 = pos.clone(), roi.clone(), conf.clone()
+    pos2[~mask] = 1e4
+    roi2[~mask] = 2
+    conf2[~mask] = -7.0
+    out = enc.encode_padded(pos2, roi2, conf2, mask, centroid, size)
+    assert torch.equal(out, ref)
+    # more padding columns: same values (up to float summation order)
+    pad = 5
+    pos3 = torch.cat([pos, torch.randn(5, pad, 6)], 1)
+    roi3 = torch.cat([roi, torch.zeros(5, pad, dtype=torch.long)], 1)
+    conf3 = torch.cat([conf, torch.rand(5, pad, 2)], 1)
+    mask3 = torch.cat([mask, torch.zeros(5, pad, dtype=torch.bool)], 1)
+    out3 = enc.encode_padded(pos3, roi3, conf3, mask3, centroid, size)
+    torch.testing.assert_close(out3, ref, rtol=1e-5, atol=1e-6)
+    # and each set encoded alone, without any padding
+    for i in range(5):
+        n = int(mask[i].sum())
+        alone = enc.encode_padded(pos[i:i + 1, :n], roi[i:i + 1, :n], conf[i:i + 1, :n],
+                                  mask[i:i + 1, :n], centroid[i:i + 1], size[i:i + 1])
+        torch.testing.assert_close(alone, ref[i:i + 1], rtol=1e-5, atol=1e-6)
+
+
+def test_padded_points_never_change_cloud_encoder_output(graph):
+    torch.manual_seed(0)
+    enc = SynapseCloudEncoder(small_cfg(graph)).eval()
+    pos, _, _, mask = _random_sets()
+    pos = pos[..., :3]
+    post = torch.rand(5, 6) < 0.5
+    centroid = torch.randn(5, 3) * 0.1
+    ref = enc.encode_padded(pos, post, mask, centroid, mask.sum(1))
+    pos2, post2 = pos.clone(), post.clone()
+    pos2[~mask] = -3e3
+    post2[~mask] = ~post2[~mask]
+    assert torch.equal(enc.encode_padded(pos2, post2, mask, centroid, mask.sum(1)), ref)
+
+
+def test_knn_mask_excludes_padding():
+    pos = torch.randn(3, 7, 3)
+    mask = torch.arange(7)[None] < torch.tensor([2, 7, 5])[:, None]
+    allowed = knn_mask(pos, mask, k=3)
+    real_q = mask[:, :, None].expand_as(allowed)
+    assert not (allowed & real_q & ~mask[:, None, :]).any()  # real query never sees padding
+    assert allowed.any(-1).all()  # no empty row
+    counts = allowed.sum(-1)[mask]
+    assert counts.max() <= 3
+
+
+def test_fps_and_random_subsampling():
+    pos = torch.tensor([[[0.0, 0, 0], [1, 0, 0], [0.1, 0, 0], [5, 0, 0], [9, 9, 9]]])
+    mask = torch.tensor([[True, True, True, True, False]])
+    idx = farthest_point_sample(pos, mask, 3)
+    assert set(idx[0].tolist()) == {0, 1, 3} or set(idx[0].tolist()) == {2, 3, 0}
+    assert 4 not in idx[0].tolist()  # a padded point is never sampled
+    ptr = torch.tensor([0, 3, 10, 30])
+    sets = torch.tensor([1, 2])
+    sel = random_subsample_csr(ptr, sets, 4)
+    assert sel.shape == (2, 4)
+    assert ((sel[0] >= 3) & (sel[0] < 10)).all() and ((sel[1] >= 10) & (sel[1] < 30)).all()
+    assert len(set(sel[1].tolist())) == 4
+    flat_pos = torch.randn(30, 6)
+    f = fps_subsample_csr(ptr, flat_pos, sets, 4, point_budget=8)
+    assert ((f[0] >= 3) & (f[0] < 10)).all() and len(set(f[1].tolist())) == 4
+
+
+def test_set_plan_covers_every_set_once():
+    sizes = torch.tensor([0, 1, 2, 3, 5, 8, 9, 40, 1])
+    ptr = torch.zeros(len(sizes) + 1, dtype=torch.long)
+    ptr[1:] = sizes.cumsum(0)
+    plan = build_set_plan(ptr, k=8, point_budget=16)
+    chunks = plan.chunks(training=True)
+    seen = torch.cat([c.sets for c in chunks]).sort().values
+    assert seen.tolist() == [i for i in range(len(sizes)) if sizes[i] > 0]
+    for c in chunks:
+        assert c.index.shape == c.mask.shape and c.index.shape[1] <= 8
+        start = ptr[c.sets][:, None]
+        end = ptr[c.sets + 1][:, None]
+        assert ((c.index >= start) & (c.index < end))[c.mask].all()
+        assert (c.mask.sum(1) == torch.minimum(sizes[c.sets], torch.tensor(8))).all()

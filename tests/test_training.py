@@ -1,0 +1,133 @@
+"""Training: metrics.json schema, no test-label leakage, determinism, inductive mode, CLI."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+import torch
+
+from synhelpers.io import read_json
+from synhelpers.models.testing import make_random_graph
+from synhelpers.training import run as run_mod
+from synhelpers.training.config import TrainConfig
+from synhelpers.training.module import hide_test_labels
+from synhelpers.training.run import run_training
+
+SMALL = {"set_size": 8, "cloud_size": 8, "knn": 4, "hidden": 32, "point_dim": 16, "syn_dim": 16,
+         "cloud_dim": 16, "table_dim": 32}
+
+
+@pytest.fixture(scope="module")
+def graph():
+    return make_random_graph(num_nodes=60, num_edges=240, seed=2)
+
+
+def cfg(**kw):
+    base = dict(model="hybrid", task="cell_class", max_epochs=4, patience=10, seeds=1,
+                num_threads=2, model_overrides=SMALL)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _state(path):
+    return torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+
+
+def test_metrics_json_schema(graph, tmp_path):
+    res = run_training(graph, cfg(seeds=2, task="both"), tmp_path)
+    saved = read_json(tmp_path / "metrics.json")
+    assert saved["model"] == "hybrid" and saved["task"] == "both" and saved["config"]["seeds"] == 2
+    assert [s["seed"] for s in saved["seeds"]] == [0, 1]
+    for s in saved["seeds"]:
+        for key in ("test_accuracy", "test_macro_f1", "test_balanced_accuracy", "best_val_macro_f1"):
+            assert 0.0 <= s[key] <= 1.0
+        assert s["test_evaluations"] == 1
+        assert s["epoch_time_s"] > 0 and s["peak_memory_mb"] > 0 and s["device"]
+        for c in ("cell_class", "predictedNt"):
+            t = s["per_task"][c]
+            assert len(t["confusion_matrix"]) == len(graph.label_names[c])
+            assert all(0 <= v <= 1 for v in t["per_class_f1"].values())
+        assert (tmp_path / s["checkpoint"]).exists()
+    for key in ("test_macro_f1", "test_accuracy", "epoch_time_s"):
+        assert key in saved["mean"] and key in saved["std"]
+    assert any((tmp_path / "tb").rglob("events.out.tfevents.*"))
+    assert res["mean"] == saved["mean"]
+
+
+def test_hidden_labels_never_include_test(graph):
+    g = hide_test_labels(graph, ["cell_class", "predictedNt"])
+    assert (g.y_cell_class[graph.test_mask] == -1).all()
+    assert torch.equal(g.y_cell_class[~graph.test_mask], graph.y_cell_class[~graph.test_mask])
+    assert (graph.y_cell_class[graph.test_mask] >= 0).any()  # the original is untouched
+
+
+def test_no_test_label_leakage(graph, tmp_path, monkeypatch):
+    """Corrupting test labels changes nothing in training, validation or selection."""
+    calls = []
+    real = run_mod.evaluate_test
+    monkeypatch.setattr(run_mod, "evaluate_test", lambda *a, **k: calls.append(1) or real(*a, **k))
+    a = run_training(graph, cfg(max_epochs=6), tmp_path / "a")
+    corrupted = graph.clone()
+    y = corrupted.y_cell_class.clone()
+    t = graph.test_mask
+    y[t] = (y[t] + 1) % len(graph.label_names["cell_class"])  # every test label wrong
+    corrupted.y_cell_class = y
+    b = run_training(corrupted, cfg(max_epochs=6), tmp_path / "b")
+    assert calls == [1, 1]  # the test split is evaluated exactly once per seed
+    sa, sb = a["seeds"][0], b["seeds"][0]
+    assert sa["history"] == sb["history"]  # train loss, val loss, val macro-F1: bit-identical
+    assert sa["best_val_macro_f1"] == sb["best_val_macro_f1"] and sa["best_epoch"] == sb["best_epoch"]
+    wa, wb = _state(tmp_path / "a" / sa["checkpoint"]), _state(tmp_path / "b" / sb["checkpoint"])
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    # ... while the test metrics do see the corrupted labels (so the check can fail)
+    assert sa["test_confusion_matrix"] != sb["test_confusion_matrix"]
+
+
+def test_determinism_fixed_seed(graph, tmp_path):
+    a = run_training(graph, cfg(max_epochs=3), tmp_path / "a")["seeds"][0]
+    b = run_training(graph, cfg(max_epochs=3), tmp_path / "b")["seeds"][0]
+    assert a["history"] == b["history"] and a["test_macro_f1"] == b["test_macro_f1"]
+    wa, wb = _state(tmp_path / "a" / a["checkpoint"]), _state(tmp_path / "b" / b["checkpoint"])
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_inductive_mode(graph, tmp_path):
+    res = run_training(graph, cfg(mode="inductive", max_epochs=3, task="nt"), tmp_path / "ind")
+    s = res["seeds"][0]
+    assert res["mode"] == "inductive" and 0 <= s["test_macro_f1"] <= 1
+    na = run_training(graph, cfg(model="original", mode="inductive"), tmp_path / "orig")
+    assert "not_applicable" in na and na["seeds"] == []
+    assert read_json(tmp_path / "orig" / "metrics.json")["not_applicable"]
+
+
+def _parser():
+    from synhelpers.training import cli
+
+    p = argparse.ArgumentParser()
+    cli.register(p.add_subparsers(dest="command", required=True))
+    return p
+
+
+def test_cli_models(capsys):
+    args = _parser().parse_args(["models"])
+    assert args.func(args) in (0, None)
+    out = capsys.readouterr().out
+    assert "hybrid" in out and "original" in out and "transductive only" in out
+
+
+def test_cli_train(graph, tmp_path, capsys):
+    from synhelpers.graph import save_graph
+
+    gdir = tmp_path / "graph"
+    graph.dataset_name = "random"
+    graph.label_info = {}
+    save_graph(graph, gdir)
+    out = tmp_path / "run"
+    argv = ["train", "--data", str(gdir), "--task", "nt", "--model", "mlp", "--seeds", "2",
+            "--out", str(out), "--max-epochs", "3"]
+    args = _parser().parse_args(argv)
+    assert args.func(args) == 0
+    m = read_json(out / "metrics.json")
+    assert m["model"] == "mlp" and m["task"] == "nt" and len(m["seeds"]) == 2
+    assert "test macro-F1" in capsys.readouterr().out
