@@ -11,7 +11,14 @@ Stages, each with files between them (flyvis-style layout):
 - ``synhelpers.analysis``   baselines and figures from saved runs
 """
 
-from .tables import Connectome, TableError, WeightMismatchWarning, from_frames, load_tables, write_tables
+from .tables import (
+    Connectome,
+    TableError,
+    WeightMismatchWarning,
+    from_frames,
+    load_tables,
+    write_tables,
+)
 
 __version__ = "0.1.0"
 
