@@ -38,6 +38,10 @@ class ModelConfig:
         roi_embed_dim: width of the learned per-synapse ROI embedding.
         coord_unit: multiply centroid-relative normalised coordinates by this (the graph
             stores (voxel - center) / pos_scale; ``pos_scale / 1000`` puts them in ~8 um units).
+        pair_unit: multiply a normalised pre -> post displacement by this
+            (``pos_scale / 32``: T-bar to PSD distances of 20-50 voxels become ~1).
+        roi_centers: (R, 3) mean normalised pre-synaptic position per ROI, from the training
+            graph (label-free); synapses are also located relative to their ROI's centre.
         point_budget: max padded points per chunk of sets (memory bound at hemibrain scale).
         checkpoint_chunks: recompute set-encoder chunks in backward (activation checkpointing).
         table_dim: width of the original design's per-neuron embedding table.
@@ -61,6 +65,8 @@ class ModelConfig:
     dropout: float = 0.2
     roi_embed_dim: int = 8
     coord_unit: float = 1.0
+    pair_unit: float = 1.0
+    roi_centers: list = field(default_factory=list)
     point_budget: int = 1_000_000
     checkpoint_chunks: bool = False
     table_dim: int = 1024
@@ -76,9 +82,25 @@ class ModelConfig:
             num_nodes=int(data.num_nodes),
             num_classes=num_classes,
             coord_unit=pos_scale / 1000.0,
+            pair_unit=pos_scale / 32.0,
+            roi_centers=_roi_centers(data),
         )
         base.update(overrides)
         return cls(**base)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _roi_centers(data) -> list:
+    """Mean normalised pre-synaptic position of each ROI's synapses (zeros if none)."""
+    import torch
+
+    r = len(data.roi_names)
+    if "syn_pos" not in data or r == 0:
+        return [[0.0, 0.0, 0.0] for _ in range(r)]
+    roi = data.syn_roi
+    ok = roi >= 0
+    sums = torch.zeros(r, 3, dtype=torch.float64).index_add_(0, roi[ok], data.syn_pos[ok, :3].double())
+    counts = torch.bincount(roi[ok], minlength=r).clamp(min=1).double()
+    return (sums / counts[:, None]).float().tolist()

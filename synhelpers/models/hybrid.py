@@ -38,11 +38,12 @@ def pool_edges_to_nodes(z: Tensor, index: Tensor, num_nodes: int) -> Tensor:
 
 
 class TaskHeads(nn.Module):
-    """Shared trunk and one linear head per label column. ``(N, in_dim) -> {col: (N, C)}``."""
+    """LayerNorm, shared trunk, one linear head per column. ``(N, in_dim) -> {col: (N, C)}``."""
 
     def __init__(self, in_dim: int, hidden: int, num_classes: dict[str, int], dropout: float):
         super().__init__()
-        self.trunk = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Dropout(dropout))
+        self.trunk = nn.Sequential(nn.LayerNorm(in_dim), nn.Linear(in_dim, hidden), nn.ReLU(),
+                                   nn.Dropout(dropout))
         self.heads = nn.ModuleDict({c: nn.Linear(hidden, n) for c, n in num_classes.items()})
 
     def forward(self, r: Tensor) -> dict[str, Tensor]:

@@ -9,8 +9,10 @@ CSR table: ``syn_ptr`` (E+1,), ``syn_pos`` (S, 6) = (pre xyz, post xyz) normalis
 points with a mask (bucketed 1, 2, 4, ..., K); a larger set is subsampled to K points:
 random in training, farthest-point sampling in evaluation.
 
-Per point: ``[(p - c_e) * unit (6), |pre - post| * unit (1), confidences (2), ROI embedding]``
-with ``c_e`` the centroid of the whole set; per set: ``[c_e (6), log1p(n_e) / 5]``.
+Per point: ``[(p - c_e) * unit (6), (post - pre) * pair_unit (3), |post - pre| * pair_unit (1),
+(pre - roi_centre) * unit (3), confidences (2), ROI embedding]`` with ``c_e`` the centroid of
+the whole set (``unit`` ~ 1000 voxels, ``pair_unit`` ~ 32 voxels); per set:
+``[c_e (6), log1p(n_e) / 5]``.
 Maths: ``z_e = MLP([pool_i Block(MLP(f_i)) || c_e || log1p n_e])``.
 
 Output: ``(E, syn_dim)`` one embedding per connection. Sets are encoded in chunks under a
@@ -55,7 +57,9 @@ class SynapseSetEncoder(nn.Module):
         self.cfg = cfg
         self.relative = relative
         self.roi_embed = nn.Embedding(cfg.num_rois + 1, cfg.roi_embed_dim)
-        point_in = 6 + 1 + 2 + cfg.roi_embed_dim
+        point_in = 6 + 3 + 1 + 3 + 2 + cfg.roi_embed_dim
+        centers = torch.tensor(cfg.roi_centers, dtype=torch.float32).reshape(-1, 3)
+        self.register_buffer("roi_centers", torch.cat([torch.zeros(1, 3), centers]), persistent=False)
         self.core = PointSetCore(point_in, 7, cfg.point_dim, cfg.syn_dim, cfg.knn, cfg.attn_heads,
                                  use_attention=use_attention)
         self.plans = PlanCache()
@@ -66,8 +70,12 @@ class SynapseSetEncoder(nn.Module):
         centroid (B, 6), size (B,) number of synapses of the full set -> (B, syn_dim)."""
         unit = self.cfg.coord_unit
         rel = (pos - centroid[:, None]) * unit if self.relative else pos * unit
-        pair_dist = (pos[..., :3] - pos[..., 3:]).norm(dim=-1, keepdim=True) * unit
-        feats = torch.cat([rel, pair_dist, conf, self.roi_embed(roi.clamp(min=-1) + 1)], dim=-1)
+        disp = (pos[..., 3:] - pos[..., :3]) * self.cfg.pair_unit
+        roi1 = roi.clamp(min=-1) + 1  # 0 = unknown ROI
+        centre = self.roi_centers[roi1] if self.roi_centers.shape[0] == self.cfg.num_rois + 1 else 0.0
+        in_roi = (pos[..., :3] - centre) * unit * (roi1 > 0)[..., None]
+        feats = torch.cat([rel, disp, disp.norm(dim=-1, keepdim=True), in_roi, conf,
+                           self.roi_embed(roi1)], dim=-1)
         set_feats = torch.cat([centroid, torch.log1p(size.float())[:, None] / 5.0], dim=-1)
         return self.core(feats, rel, mask, set_feats)
 

@@ -1,0 +1,259 @@
+"""Training benchmarks (issue 4): epoch time, throughput, peak memory, time to early stop,
+accuracy against the generator's ceiling, fused model vs the original design in the same run.
+
+Usage::
+
+    python benchmarks/bench_train.py speed --neurons 2000              # quickstart scale
+    python benchmarks/bench_train.py speed --neurons 21739 --steps 1   # hemibrain scale (synthetic)
+    python benchmarks/bench_train.py accuracy --neurons 5000 --seeds 3  # ablation vs ceiling
+    python benchmarks/bench_train.py report                            # markdown from saved JSON
+
+Every measurement is written to ``benchmarks/results/train_*.json`` (atomically) and the
+markdown tables are regenerated from those files. An epoch is one optimisation step over
+the full graph (forward, backward, AdamW); validation is timed separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from synhelpers.io import read_json, write_json  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+SPEED_MODELS = ("hybrid", "original", "sage", "gat", "synapse_only", "mlp")
+ACCURACY_MODELS = ("mlp", "gcn", "gat", "sage", "gin", "synapse_only", "hybrid", "original")
+
+
+def machine() -> dict:
+    cuda = torch.cuda.is_available()
+    return {
+        "device": torch.cuda.get_device_name(0) if cuda else f"cpu x{os.cpu_count()}",
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "load_average_start": os.getloadavg(),
+    }
+
+
+def dataset(neurons: int, seed: int = 0, data_root: Path | None = None):
+    """Synthetic tables + cached graph for ``neurons`` (default generator settings)."""
+    from synhelpers.graph import GraphConfig, build_cached
+    from synhelpers.synthetic import SyntheticConfig, write_synthetic
+
+    root = data_root or ROOT / "data" / "bench"
+    tables = root / f"synthetic_{neurons}_s{seed}"
+    if not (tables / "synthetic.json").exists():
+        write_synthetic(SyntheticConfig(n_neurons=neurons, seed=seed), tables)
+    return build_cached(tables, tables / "graph", GraphConfig()), read_json(tables / "synthetic.json")
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def time_epochs(data, name: str, steps: int, warmup: int, overrides: dict) -> dict:
+    """Median wall time of full-graph training steps and of one evaluation forward."""
+    from synhelpers.models import ModelConfig, build_model
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    data = data.to(device)
+    torch.manual_seed(0)
+    model = build_model(name, ModelConfig.from_data(data, ["cell_class"], **overrides)).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    y = data.y_cell_class
+    m = data.train_mask & (y >= 0)
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    times = []
+    for i in range(warmup + steps):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        model.train()
+        with amp:
+            out = model(data)["cell_class"]
+        loss = torch.nn.functional.cross_entropy(out[m].float(), y[m])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    model.eval()
+    with torch.no_grad(), amp:
+        model(data)  # first evaluation computes and caches the FPS selection
+        t0 = time.perf_counter()
+        model(data)
+        eval_s = time.perf_counter() - t0
+    epoch = float(np.median(times))
+    pairs = int(data.syn_pos.shape[0])
+    return {
+        "model": name, "epoch_time_s": epoch, "epoch_times_s": times, "eval_forward_s": eval_s,
+        "synapse_pairs_per_s": pairs / epoch,
+        "peak_memory_mb": (torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda"
+                           else _peak_rss_mb()),
+        "peak_memory_kind": "cuda_max_allocated" if device.type == "cuda" else "process_max_rss (cumulative)",
+        "num_parameters": sum(p.numel() for p in model.parameters()),
+    }
+
+
+def cmd_speed(args) -> None:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    data, meta = dataset(args.neurons, data_root=args.data_root)
+    data_s = time.perf_counter() - t0
+    overrides = {"checkpoint_chunks": args.neurons > 10_000}
+    res = {"kind": "speed", "neurons": int(data.num_nodes), "connections": int(data.edge_index.shape[1]),
+           "synapse_pairs": int(data.syn_pos.shape[0]), "data_seconds": data_s, "machine": machine(),
+           "models": []}
+    for name in args.models:
+        r = time_epochs(data, name, args.steps, args.warmup, overrides)
+        print(f"{name:14s} epoch {r['epoch_time_s']:.3f} s  eval {r['eval_forward_s']:.3f} s  "
+              f"{r['synapse_pairs_per_s'] / 1e6:.2f} M pairs/s  peak {r['peak_memory_mb']:.0f} MB", flush=True)
+        res["models"].append(r)
+    by = {r["model"]: r for r in res["models"]}
+    if "hybrid" in by and "original" in by:
+        res["original_over_fused_epoch_time"] = by["original"]["epoch_time_s"] / by["hybrid"]["epoch_time_s"]
+    if args.time_to_stop:
+        from synhelpers.training.config import TrainConfig
+        from synhelpers.training.run import run_training
+
+        cfg = TrainConfig(model="hybrid", task="cell_class", seeds=1, num_threads=args.threads,
+                          max_epochs=args.max_epochs, patience=args.patience, lr=args.lr)
+        t0 = time.perf_counter()
+        run = run_training(data, cfg, RESULTS / "runs" / f"stop_{args.neurons}")
+        s = run["seeds"][0]
+        res["fused_to_early_stop"] = {"wall_s": time.perf_counter() - t0, "fit_s": s["fit_time_s"],
+                                      "epochs": s["epochs"], "best_epoch": s["best_epoch"],
+                                      "test_macro_f1": s["test_macro_f1"],
+                                      "median_epoch_time_s": s["epoch_time_s"]}
+        print(f"fused to early stop: {res['fused_to_early_stop']}", flush=True)
+    res["machine"]["load_average_end"] = os.getloadavg()
+    write_json(RESULTS / f"train_speed_{args.neurons}.json", res)
+
+
+def cmd_accuracy(args) -> None:
+    from synhelpers.training.config import TrainConfig
+    from synhelpers.training.run import run_training
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    data, meta = dataset(args.neurons, data_root=args.data_root)
+    out_file = RESULTS / f"train_accuracy_{args.neurons}_{args.task}.json"
+    res = read_json(out_file) if out_file.exists() else {"kind": "accuracy", "runs": {}}
+    res.update({"neurons": int(data.num_nodes), "task": args.task, "seeds": args.seeds,
+                "ceiling_macro_f1": meta["ceiling_macro_f1" if args.task == "cell_class" else "nt_ceiling_macro_f1"],
+                "ceiling_accuracy": meta["ceiling" if args.task == "cell_class" else "nt_ceiling"],
+                "machine": machine()})
+    for mode in args.modes:
+        for name in args.models:
+            key = f"{name}/{mode}"
+            if key in res["runs"] and not args.force:
+                continue
+            cfg = TrainConfig(model=name, task=args.task, mode=mode, seeds=args.seeds,
+                              num_threads=args.threads, max_epochs=args.max_epochs,
+                              patience=args.patience, lr=args.lr)
+            t0 = time.perf_counter()
+            run = run_training(data, cfg, RESULTS / "runs" / f"acc_{args.neurons}_{args.task}" / f"{name}_{mode}")
+            entry = {"wall_s": time.perf_counter() - t0}
+            if run.get("not_applicable"):
+                entry["not_applicable"] = run["not_applicable"]
+            else:
+                entry.update({k: run["mean"][k] for k in ("test_macro_f1", "test_accuracy", "epoch_time_s",
+                                                          "best_epoch", "epochs")})
+                entry.update({f"{k}_std": run["std"][k] for k in ("test_macro_f1", "test_accuracy")})
+                entry["per_seed_macro_f1"] = [s["test_macro_f1"] for s in run["seeds"]]
+            res["runs"][key] = entry
+            print(key, {k: (round(v, 4) if isinstance(v, float) else v) for k, v in entry.items()
+                        if k != "per_seed_macro_f1"}, flush=True)
+            write_json(out_file, res)  # after every run, so a long benchmark keeps its progress
+
+
+def _fmt(x, digits=3):
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def cmd_report(args) -> None:
+    lines = []
+    for f in sorted(RESULTS.glob("train_speed_*.json")):
+        r = read_json(f)
+        lines.append(f"\n**Speed, {r['neurons']:,} neurons, {r['connections']:,} connections, "
+                     f"{r['synapse_pairs']:,} synapse pairs** ({r['machine']['device']}, "
+                     f"{r['machine']['torch_threads']} threads, load average at start "
+                     f"{r['machine']['load_average_start'][0]:.1f}):\n")
+        lines.append("| model | epoch (s) | eval forward (s) | synapse pairs / s | peak memory (MB) |")
+        lines.append("|---|---:|---:|---:|---:|")
+        for m in r["models"]:
+            lines.append(f"| {m['model']} | {m['epoch_time_s']:.3f} | {m['eval_forward_s']:.3f} | "
+                         f"{m['synapse_pairs_per_s']:,.0f} | {m['peak_memory_mb']:,.0f} |")
+        if "original_over_fused_epoch_time" in r:
+            lines.append(f"\nOriginal design / fused epoch time in the same run: "
+                         f"{r['original_over_fused_epoch_time']:.2f}x.")
+        if "fused_to_early_stop" in r:
+            s = r["fused_to_early_stop"]
+            lines.append(f"Fused model trained to early stop: {s['wall_s']:.0f} s wall "
+                         f"({s['epochs']} epochs, best epoch {s['best_epoch']}, median epoch "
+                         f"{s['median_epoch_time_s']:.3f} s, test macro-F1 {s['test_macro_f1']:.3f}).")
+    for f in sorted(RESULTS.glob("train_accuracy_*.json")):
+        r = read_json(f)
+        lines.append(f"\n**Accuracy, {r['neurons']:,} neurons, task {r['task']}, {r['seeds']} seeds** "
+                     f"(generator ceiling: macro-F1 {r['ceiling_macro_f1'] * 100:.1f}, accuracy "
+                     f"{r['ceiling_accuracy'] * 100:.1f}):\n")
+        lines.append("| model | mode | test macro-F1 (%) | test accuracy (%) | epoch (s) | epochs |")
+        lines.append("|---|---|---:|---:|---:|---:|")
+        for key, e in r["runs"].items():
+            name, mode = key.split("/")
+            if "not_applicable" in e:
+                lines.append(f"| {name} | {mode} | n/a: per-neuron table, cannot embed unseen neurons | | | |")
+                continue
+            lines.append(f"| {name} | {mode} | {e['test_macro_f1'] * 100:.1f} ± {e['test_macro_f1_std'] * 100:.1f} | "
+                         f"{e['test_accuracy'] * 100:.1f} ± {e['test_accuracy_std'] * 100:.1f} | "
+                         f"{e['epoch_time_s']:.2f} | {e['epochs']:.0f} |")
+    print("\n".join(lines))
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("speed")
+    s.add_argument("--neurons", type=int, default=2000)
+    s.add_argument("--models", nargs="+", default=list(SPEED_MODELS))
+    s.add_argument("--steps", type=int, default=5)
+    s.add_argument("--warmup", type=int, default=2)
+    s.add_argument("--time-to-stop", action="store_true", help="also train the fused model to early stop")
+    a = sub.add_parser("accuracy")
+    a.add_argument("--neurons", type=int, default=5000)
+    a.add_argument("--seeds", type=int, default=3)
+    a.add_argument("--task", default="cell_class", choices=["cell_class", "nt"])
+    a.add_argument("--models", nargs="+", default=list(ACCURACY_MODELS))
+    a.add_argument("--modes", nargs="+", default=["transductive", "inductive"])
+    a.add_argument("--force", action="store_true", help="rerun models already in the results file")
+    for q in (s, a):
+        q.add_argument("--threads", type=int, default=None)
+        q.add_argument("--max-epochs", type=int, default=200)
+        q.add_argument("--patience", type=int, default=25)
+        q.add_argument("--lr", type=float, default=3e-3)
+        q.add_argument("--data-root", type=Path, default=None)
+    sub.add_parser("report")
+    args = p.parse_args(argv)
+    {"speed": cmd_speed, "accuracy": cmd_accuracy, "report": cmd_report}[args.cmd](args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
