@@ -52,7 +52,7 @@ class ModelConfig:
     num_nodes: int = 0
     num_classes: dict[str, int] = field(default_factory=dict)
     hidden: int = 64
-    point_dim: int = 32
+    point_dim: int = 16
     syn_dim: int = 32
     cloud_dim: int = 32
     set_size: int = 16
@@ -62,7 +62,7 @@ class ModelConfig:
     gnn: str = "sage"
     gnn_layers: int = 2
     gat_heads: int = 2
-    dropout: float = 0.2
+    dropout: float = 0.3
     roi_embed_dim: int = 8
     coord_unit: float = 1.0
     pair_unit: float = 1.0

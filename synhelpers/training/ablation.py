@@ -16,7 +16,7 @@ __all__ = ["run_ablation"]
 
 
 def run_ablation(data, runs_dir, task: str, models, modes=("transductive",), *, seeds: int = 3,
-                 max_epochs: int = 200, patience: int = 25, lr: float = 3e-3, retrain: bool = False,
+                 max_epochs: int = 200, patience: int = 20, lr: float = 5e-3, retrain: bool = False,
                  verbose: bool = True, **train_kw) -> dict[str, Path]:
     """Train every (model, mode) for ``seeds`` seeds; returns ``{"model/mode": run folder}``.
 

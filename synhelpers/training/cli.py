@@ -21,8 +21,8 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, help="run folder, e.g. runs/hybrid")
     p.add_argument("--mode", default="transductive", choices=["transductive", "inductive"])
     p.add_argument("--max-epochs", type=int, default=200)
-    p.add_argument("--patience", type=int, default=25)
-    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--patience", type=int, default=20)
+    p.add_argument("--lr", type=float, default=5e-3)
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--loss-weight", action="append", default=[], metavar="COLUMN=W",
                    help="multitask loss weight per label column (repeatable)")

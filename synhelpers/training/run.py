@@ -123,6 +123,7 @@ def train_one_seed(data, cfg: TrainConfig, seed: int, out_dir: Path, *, test_gra
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*log_every_n_steps.*")
+        warnings.filterwarnings("ignore", message=".*treespec.*")
         trainer.fit(module, datamodule=GraphDataModule(train_graph))
     fit_time = time.perf_counter() - t0
     device = trainer.strategy.root_device
