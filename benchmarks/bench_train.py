@@ -258,7 +258,36 @@ def cmd_report(args) -> None:
             lines.append(f"| {name} | {mode} | {e['test_macro_f1'] * 100:.1f} ± {e['test_macro_f1_std'] * 100:.1f} | "
                          f"{e['test_accuracy'] * 100:.1f} ± {e['test_accuracy_std'] * 100:.1f} | "
                          f"{e['epoch_time_s']:.2f} | {e['epochs']:.0f} |")
+    for folder, task in ((ROOT / "runs" / "03_cell_class", "cell_class"), (ROOT / "runs" / "04_nt", "nt")):
+        lines += notebook_ablation_lines(folder, task)
     print("\n".join(lines))
+
+
+def notebook_ablation_lines(folder: Path, task: str) -> list[str]:
+    """Markdown table of the ablation runs saved by notebooks 03 / 04 (default profile)."""
+    from synhelpers.training.results import load_runs, summary_table
+
+    dirs = {p.name.replace("_transductive", "/transductive").replace("_inductive", "/inductive"): p
+            for p in sorted(folder.glob("*_*")) if (p / "metrics.json").exists()}
+    if not dirs:
+        return []
+    runs = load_runs(dirs)
+    any_run = next(iter(runs.values()))
+    meta_file = ROOT / "data" / "synthetic" / "synthetic.json"
+    meta = read_json(meta_file) if meta_file.exists() else {}
+    key = "ceiling_macro_f1" if task == "cell_class" else "nt_ceiling_macro_f1"
+    akey = "ceiling" if task == "cell_class" else "nt_ceiling"
+    t = summary_table(runs, meta.get(key), meta.get(akey))
+    cfg = any_run["config"]
+    out = [f"\n**Ablation from notebook {'03' if task == 'cell_class' else '04'} ({task}, "
+           f"{meta.get('n_neurons', '?'):,} neurons, {cfg['seeds']} seeds, <= {cfg['max_epochs']} epochs, "
+           f"patience {cfg['patience']}, lr {cfg['lr']}):**\n",
+           "| run | views | test macro-F1 (%) | test accuracy (%) | epoch (s) |", "|---|---|---:|---:|---:|"]
+    for _, r in t.iterrows():
+        ep = r.get("epoch time (s)")
+        ep = "" if ep is None or ep != ep else f"{ep:.2f}"
+        out.append(f"| {r['run']} | {r['views']} | {r['test macro-F1 (%)']} | {r['test accuracy (%)']} | {ep} |")
+    return out
 
 
 def main(argv=None) -> int:
