@@ -165,7 +165,7 @@ def cmd_speed(args) -> None:
         cfg = TrainConfig(model="hybrid", task="cell_class", seeds=1, num_threads=args.threads,
                           max_epochs=args.max_epochs, patience=args.patience, lr=args.lr)
         t0 = time.perf_counter()
-        run = run_training(data, cfg, RESULTS / "runs" / f"stop_{args.neurons}")
+        run = run_training(data, cfg, ROOT / "runs" / "bench" / f"stop_{args.neurons}")
         s = run["seeds"][0]
         res["fused_to_early_stop"] = {"wall_s": time.perf_counter() - t0, "fit_s": s["fit_time_s"],
                                       "epochs": s["epochs"], "best_epoch": s["best_epoch"],
@@ -198,7 +198,7 @@ def cmd_accuracy(args) -> None:
                               num_threads=args.threads, max_epochs=args.max_epochs,
                               patience=args.patience, lr=args.lr)
             t0 = time.perf_counter()
-            run = run_training(data, cfg, RESULTS / "runs" / f"acc_{args.neurons}_{args.task}" / f"{name}_{mode}")
+            run = run_training(data, cfg, ROOT / "runs" / "bench" / f"acc_{args.neurons}_{args.task}" / f"{name}_{mode}")
             entry = {"wall_s": time.perf_counter() - t0}
             if run.get("not_applicable"):
                 entry["not_applicable"] = run["not_applicable"]
