@@ -171,3 +171,15 @@ def test_set_plan_covers_every_set_once():
         end = ptr[c.sets + 1][:, None]
         assert ((c.index >= start) & (c.index < end))[c.mask].all()
         assert (c.mask.sum(1) == torch.minimum(sizes[c.sets], torch.tensor(8))).all()
+
+
+@pytest.mark.parametrize("name", ["hybrid", "original", "hybrid_gat"])
+def test_bf16_autocast_forward_backward(graph, name):
+    """The mixed-precision path (bf16 autocast, as on CUDA) has no dtype mismatch."""
+    torch.manual_seed(0)
+    model = build_model(name, small_cfg(graph)).train()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(graph)
+    loss = sum(o.float().logsumexp(-1).mean() for o in out.values())
+    loss.backward()
+    assert torch.isfinite(loss)
