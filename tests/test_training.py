@@ -131,3 +131,22 @@ def test_cli_train(graph, tmp_path, capsys):
     m = read_json(out / "metrics.json")
     assert m["model"] == "mlp" and m["task"] == "nt" and len(m["seeds"]) == 2
     assert "test macro-F1" in capsys.readouterr().out
+
+
+def test_main_cli_entry_point(graph, tmp_path, capsys):
+    """`python -m synhelpers models` and `... train` through the project's own entry point."""
+    import subprocess
+    import sys
+
+    from synhelpers.cli import main
+    from synhelpers.graph import save_graph
+
+    out = subprocess.run([sys.executable, "-m", "synhelpers", "models"], capture_output=True,
+                         text=True, check=True).stdout
+    assert "synapse_only" in out
+    graph.dataset_name = "random"
+    graph.label_info = {}
+    save_graph(graph, tmp_path / "g")
+    rc = main(["train", "--data", str(tmp_path / "g"), "--task", "both", "--model", "sage",
+               "--seeds", "1", "--max-epochs", "2", "--out", str(tmp_path / "run")])
+    assert rc == 0 and (tmp_path / "run" / "metrics.json").exists()
