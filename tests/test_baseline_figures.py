@@ -34,7 +34,7 @@ def test_run_writes_metrics_with_ceiling(graph_dir, tmp_path):
     assert set(m) >= {"model", "task", "config", "seeds", "mean", "std", "ceiling"}
     s = m["seeds"][0]
     assert 0 <= s["test_accuracy"] <= 1 and len(s["test_confusion_matrix"]) == len(m["class_names"])
-    assert sum(map(sum, s["test_confusion_matrix"])) == s["test_n"]
+    assert sum(map(sum, s["test_confusion_matrix"])) == s["test_support"]
 
 
 def test_metrics_helpers():

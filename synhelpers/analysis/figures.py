@@ -160,8 +160,11 @@ def plot_run_summary(metrics: dict):
                 cbar_kws={"label": "fraction of true class"})
     axes[0].set(xlabel="predicted", ylabel="true (published label)",
                 title=f"test confusion (seed {seed['seed']})")
-    f1_all = np.array([[s["test_per_class_f1"][n] for n in names] for s in metrics["seeds"]])
-    axes[1].barh(names, f1_all.mean(0), xerr=f1_all.std(0) if len(f1_all) > 1 else None, color="#55a868")
+    # None marks a class absent from a seed's test split: left out of that class's mean
+    f1_all = np.array([[np.nan if s["test_per_class_f1"].get(n) is None else s["test_per_class_f1"][n]
+                        for n in names] for s in metrics["seeds"]], dtype=float)
+    axes[1].barh(names, np.nanmean(f1_all, 0), xerr=np.nanstd(f1_all, 0) if len(f1_all) > 1 else None,
+                 color="#55a868")
     axes[1].invert_yaxis()
     axes[1].set(xlim=(0, 1), xlabel="test F1", title="per-class F1")
     ceil = metrics.get("ceiling")

@@ -1,13 +1,19 @@
-"""Classification metrics and the mean ± std summary over seeds (scikit-learn underneath).
+"""Classification metrics and the mean ± std summary over seeds, shared by every model
+(the quick baseline and the trained encoders), so their numbers are comparable.
 
 All values are fractions from 0 to 1. Callers pass only labelled neurons (label >= 0).
+Macro-F1 averages over the classes present in the truth or the predictions (scikit-learn's
+default); model selection and the reported test score use this same definition.
 """
 
 from __future__ import annotations
 
-import numpy as np
+import warnings
 
-__all__ = ["classification_metrics", "summarise_seeds", "SUMMARY_KEYS"]
+import numpy as np
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score
+
+__all__ = ["macro_f1", "classification_metrics", "summarise_seeds", "SUMMARY_KEYS"]
 
 #: Scalar per-seed metrics that :func:`summarise_seeds` averages (when present).
 SUMMARY_KEYS = (
@@ -17,9 +23,22 @@ SUMMARY_KEYS = (
     "best_val_macro_f1",
     "best_epoch",
     "epochs",
-    "epoch_seconds",
+    "epoch_time_s",
+    "fit_time_s",
     "peak_memory_mb",
 )
+
+
+def macro_f1(y_true, y_pred) -> float:
+    """Macro-F1 over the classes present in ``y_true`` or ``y_pred``; 0.0 for empty input.
+
+    Example:
+        >>> round(macro_f1([0, 0, 1, 1], [0, 1, 1, 1]), 3)
+        0.733
+    """
+    if len(y_true) == 0:
+        return 0.0
+    return float(f1_score(y_true, y_pred, average="macro", zero_division=0))
 
 
 def classification_metrics(y_true, y_pred, class_names: list[str], prefix: str = "") -> dict:
@@ -32,36 +51,36 @@ def classification_metrics(y_true, y_pred, class_names: list[str], prefix: str =
 
     Returns:
         ``{prefix+"accuracy", prefix+"macro_f1", prefix+"balanced_accuracy",
-        prefix+"per_class_f1" ({name: f1}), prefix+"confusion_matrix" (rows = true class),
-        prefix+"n"}``.
+        prefix+"per_class_f1" ({name: f1, or None for a class absent from both truth and
+        predictions}), prefix+"confusion_matrix" (rows = true class), prefix+"support"}``.
 
     Example:
-        >>> m = classification_metrics([0, 0, 1, 1], [0, 1, 1, 1], ["a", "b"])
-        >>> round(m["accuracy"], 2), m["confusion_matrix"]
-        (0.75, [[1, 1], [0, 2]])
+        >>> m = classification_metrics([0, 0, 1, 1], [0, 1, 1, 1], ["a", "b", "c"])
+        >>> round(m["accuracy"], 2), m["confusion_matrix"], m["per_class_f1"]["c"]
+        (0.75, [[1, 1, 0], [0, 2, 0], [0, 0, 0]], None)
     """
-    from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score
-
-    y_true = np.asarray(y_true)
-    y_pred = np.asarray(y_pred)
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_pred = np.asarray(y_pred, dtype=np.int64)
     labels = np.arange(len(class_names))
-    present = np.unique(y_true)
-    f1 = f1_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
+    seen = set(np.unique(np.r_[y_true, y_pred]).tolist())
+    f1 = f1_score(y_true, y_pred, labels=labels, average=None, zero_division=0) if len(y_true) else np.zeros(len(labels))
+    with warnings.catch_warnings():  # a class predicted but absent from the truth
+        warnings.simplefilter("ignore")
+        bal = float(balanced_accuracy_score(y_true, y_pred)) if len(y_true) else 0.0
     return {
-        f"{prefix}accuracy": float(accuracy_score(y_true, y_pred)),
-        # macro-F1 over the classes present in y_true (absent classes have no defined recall)
-        f"{prefix}macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro",
-                                            zero_division=0)),
-        f"{prefix}balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
-        f"{prefix}per_class_f1": {str(n): float(v) for n, v in zip(class_names, f1)},
+        f"{prefix}accuracy": float(accuracy_score(y_true, y_pred)) if len(y_true) else 0.0,
+        f"{prefix}macro_f1": macro_f1(y_true, y_pred),
+        f"{prefix}balanced_accuracy": bal,
+        f"{prefix}per_class_f1": {str(n): (float(v) if i in seen else None)
+                                  for i, (n, v) in enumerate(zip(class_names, f1))},
         f"{prefix}confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
-        f"{prefix}n": int(len(y_true)),
+        f"{prefix}support": int(len(y_true)),
     }
 
 
 def summarise_seeds(seeds: list[dict], keys=SUMMARY_KEYS) -> dict:
-    """``{"mean": {...}, "std": {...}}`` of the scalar metrics over seeds (std with ddof=0
-    for one seed, else the sample std, ddof=1)."""
+    """``{"mean": {...}, "std": {...}}`` of the scalar metrics over seeds (sample std,
+    ddof=1; 0.0 for a single seed)."""
     mean, std = {}, {}
     for k in keys:
         vals = [s[k] for s in seeds if isinstance(s.get(k), (int, float))]

@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from ..analysis.metrics import macro_f1
 from ..models import ModelConfig, build_model
 from .config import TrainConfig
-from .metrics import macro_f1
 
 __all__ = ["NodeClassifier", "GraphDataModule", "EpochStats", "hide_test_labels", "label_mask"]
 

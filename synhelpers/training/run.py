@@ -26,18 +26,17 @@ import lightning as L
 import numpy as np
 import torch
 
+from ..analysis.metrics import SUMMARY_KEYS, classification_metrics, summarise_seeds
 from ..io import write_json
 from ..models import TASK_COLUMNS, ModelConfig, get_spec
 from .config import TrainConfig
-from .metrics import classification_metrics
 from .module import EpochStats, GraphDataModule, NodeClassifier, hide_test_labels, label_mask
 
 __all__ = ["run_training", "train_one_seed", "evaluate_test", "load_data", "NotApplicable",
            "SCALAR_KEYS"]
 
-#: Per-seed scalar metrics that get a mean and a std.
-SCALAR_KEYS = ("test_accuracy", "test_macro_f1", "test_balanced_accuracy", "best_val_macro_f1",
-               "best_epoch", "epochs", "epoch_time_s", "fit_time_s", "peak_memory_mb")
+#: Per-seed scalar metrics that get a mean and a std (one list for every model and the baseline).
+SCALAR_KEYS = SUMMARY_KEYS
 
 
 class NotApplicable(RuntimeError):
@@ -192,10 +191,6 @@ def run_training(data, cfg: TrainConfig, out_dir, *, quiet: bool = True) -> dict
             result["seeds"].append(train_one_seed(data, cfg, cfg.first_seed + k, out_dir))
     except NotApplicable as e:
         result["not_applicable"] = str(e)
-    for key in SCALAR_KEYS:
-        vals = [s[key] for s in result["seeds"] if key in s]
-        if vals:
-            result["mean"][key] = float(np.mean(vals))
-            result["std"][key] = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
+    result.update(summarise_seeds(result["seeds"]))
     write_json(out_dir / "metrics.json", result)
     return result
