@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from synhelpers.io import read_json, write_json  # noqa: E402
+from synhelpers.training.config import TrainConfig  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 SPEED_MODELS = ("hybrid", "original", "sage", "gat", "synapse_only", "mlp")
@@ -50,12 +51,11 @@ def machine() -> dict:
 def dataset(neurons: int, seed: int = 0, data_root: Path | None = None):
     """Synthetic tables + cached graph for ``neurons`` (default generator settings)."""
     from synhelpers.graph import GraphConfig, build_cached
-    from synhelpers.synthetic import SyntheticConfig, write_synthetic
+    from synhelpers.synthetic import SyntheticConfig, ensure_synthetic
 
     root = data_root or ROOT / "data" / "bench"
     tables = root / f"synthetic_{neurons}_s{seed}"
-    if not (tables / "synthetic.json").exists():
-        write_synthetic(SyntheticConfig(n_neurons=neurons, seed=seed), tables)
+    ensure_synthetic(SyntheticConfig(n_neurons=neurons, seed=seed), tables)  # regenerated if stale
     return build_cached(tables, tables / "graph", GraphConfig()), read_json(tables / "synthetic.json")
 
 
@@ -207,10 +207,23 @@ def cmd_accuracy(args) -> None:
                                                           "best_epoch", "epochs")})
                 entry.update({f"{k}_std": run["std"][k] for k in ("test_macro_f1", "test_accuracy")})
                 entry["per_seed_macro_f1"] = [s["test_macro_f1"] for s in run["seeds"]]
+                entry["f1_by_dependency"] = f1_by_dependency(run, meta)
             res["runs"][key] = entry
             print(key, {k: (round(v, 4) if isinstance(v, float) else v) for k, v in entry.items()
                         if k != "per_seed_macro_f1"}, flush=True)
             write_json(out_file, res)  # after every run, so a long benchmark keeps its progress
+
+
+def f1_by_dependency(run: dict, meta: dict) -> dict:
+    """Mean test F1 (over seeds, then classes) of the classes that need each kind of information
+    (``synthetic.json``'s ``class_dependency``: ``synapse``, ``wiring``, ``both``)."""
+    dep = meta.get("class_dependency", {})
+    groups: dict[str, list] = {}
+    for s in run["seeds"]:
+        for c, f1 in (s.get("test_per_class_f1") or {}).items():
+            if f1 is not None and c in dep:
+                groups.setdefault(dep[c], []).append(f1)
+    return {k: float(np.mean(v)) for k, v in sorted(groups.items())}
 
 
 def _fmt(x, digits=3):
@@ -248,15 +261,18 @@ def cmd_report(args) -> None:
         lines.append(f"\n**Accuracy, {r['neurons']:,} neurons, task {r['task']}, {r['seeds']} seeds** "
                      f"(generator ceiling: macro-F1 {r['ceiling_macro_f1'] * 100:.1f}, accuracy "
                      f"{r['ceiling_accuracy'] * 100:.1f}):\n")
-        lines.append("| model | mode | test macro-F1 (%) | test accuracy (%) | epoch (s) | epochs |")
-        lines.append("|---|---|---:|---:|---:|---:|")
+        lines.append("| model | mode | test macro-F1 (%) | test accuracy (%) | F1 synapse / wiring / both "
+                     "classes (%) | epoch (s) | epochs |")
+        lines.append("|---|---|---:|---:|---:|---:|---:|")
         for key, e in r["runs"].items():
             name, mode = key.split("/")
             if "not_applicable" in e:
-                lines.append(f"| {name} | {mode} | n/a: per-neuron table, cannot embed unseen neurons | | | |")
+                lines.append(f"| {name} | {mode} | n/a: per-neuron table, cannot embed unseen neurons | | | | |")
                 continue
+            dep = e.get("f1_by_dependency", {})
+            groups = " / ".join(f"{dep[g] * 100:.0f}" if g in dep else "-" for g in ("synapse", "wiring", "both"))
             lines.append(f"| {name} | {mode} | {e['test_macro_f1'] * 100:.1f} ± {e['test_macro_f1_std'] * 100:.1f} | "
-                         f"{e['test_accuracy'] * 100:.1f} ± {e['test_accuracy_std'] * 100:.1f} | "
+                         f"{e['test_accuracy'] * 100:.1f} ± {e['test_accuracy_std'] * 100:.1f} | {groups} | "
                          f"{e['epoch_time_s']:.2f} | {e['epochs']:.0f} |")
     for folder, task in ((ROOT / "runs" / "03_cell_class", "cell_class"), (ROOT / "runs" / "04_nt", "nt")):
         lines += notebook_ablation_lines(folder, task)
@@ -310,9 +326,9 @@ def main(argv=None) -> int:
     a.add_argument("--force", action="store_true", help="rerun models already in the results file")
     for q in (s, a):
         q.add_argument("--threads", type=int, default=None)
-        q.add_argument("--max-epochs", type=int, default=200)
-        q.add_argument("--patience", type=int, default=20)
-        q.add_argument("--lr", type=float, default=5e-3)
+        q.add_argument("--max-epochs", type=int, default=TrainConfig.max_epochs)
+        q.add_argument("--patience", type=int, default=TrainConfig.patience)
+        q.add_argument("--lr", type=float, default=TrainConfig.lr)
         q.add_argument("--data-root", type=Path, default=None)
     sub.add_parser("report")
     args = p.parse_args(argv)

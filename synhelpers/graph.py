@@ -61,6 +61,7 @@ __all__ = [
     "make_split",
     "subgraph",
     "inductive_train_graph",
+    "graph_fingerprint",
     "BUILDER_VERSION",
 ]
 
@@ -440,6 +441,21 @@ def inductive_train_graph(data: Data) -> Data:
     At inference the full ``data`` is used. ``node_map`` maps back to ``data``'s nodes.
     """
     return subgraph(data, ~data.test_mask)
+
+
+def graph_fingerprint(data: Data) -> str:
+    """SHA-256 (hex, 16 chars) of the tensors a model sees: nodes, edges, features, labels,
+    split and synapse sets. Two graphs with the same fingerprint train identically; saved runs
+    are reused only for the graph they were trained on."""
+    h = hashlib.sha256(str(int(data.num_nodes)).encode())
+    keys = ["edge_index", "edge_weight", "edge_roi", "x", "train_mask", "val_mask", "test_mask",
+            "syn_ptr", "syn_pos", "syn_roi", "node_syn_ptr", "node_syn_pos"]
+    keys += [f"y_{c}" for c in getattr(data, "label_columns", [])]
+    for k in keys:
+        if k in data:
+            t = data[k].detach().cpu().contiguous()
+            h.update(k.encode() + str(tuple(t.shape)).encode() + t.numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 # --------------------------------------------------------------------------- cache

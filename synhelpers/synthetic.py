@@ -59,6 +59,7 @@ __all__ = [
     "SyntheticConfig",
     "generate",
     "write_synthetic",
+    "ensure_synthetic",
     "ceiling_of",
     "CLASS_NAMES",
     "ROI_NAMES",
@@ -105,6 +106,8 @@ class SyntheticConfig:
         n_geometry_pairs: class pairs that differ only in synapse positions.
         n_wiring_pairs: class pairs that differ only in wiring.
         zone_separation: distance between the zones of two classes in an ROI, in ROI radii.
+        wiring_preference: fraction of a wiring-pair neuron's output partners in its preferred
+            target class (the other target class gets none).
     """
 
     n_neurons: int = 2000
@@ -119,7 +122,8 @@ class SyntheticConfig:
     unlabelled_fraction: float = 0.03
     n_geometry_pairs: int = 2
     n_wiring_pairs: int = 2
-    zone_separation: float = 0.5
+    zone_separation: float = 1.0
+    wiring_preference: float = 0.5
 
     def __post_init__(self) -> None:
         if not 10 <= self.n_neurons <= 200_000:
@@ -241,9 +245,14 @@ def _design(cfg: SyntheticConfig, rng: np.random.Generator) -> _Design:
         for arr in (in_roi, out_roi, nt_prob, zone_in, zone_out):
             arr[b] = arr[a]
         in_roi[y], zone_in[y] = in_roi[x], zone_in[x]  # targets share input geometry
-        rate[b, :] = rate[a, :]
         rate[:, b] = rate[:, a]
-        strong, weak = 0.25 * cfg.out_degree, 0.01 * cfg.out_degree
+        # a fraction `wiring_preference` of a's expected partners are in x (b's: in y), the
+        # rest keeps a's block-model profile, rescaled so the out-degree is unchanged
+        rest = rate[a] * sizes
+        rest[[x, y]] = 0.0
+        rate[a] = rate[a] * (1.0 - cfg.wiring_preference) * cfg.out_degree / rest.sum()
+        rate[b] = rate[a]
+        strong, weak = cfg.wiring_preference * cfg.out_degree, 0.01 * cfg.out_degree
         rate[a, x], rate[a, y] = strong / sizes[x], weak / sizes[y]
         rate[b, y], rate[b, x] = strong / sizes[y], weak / sizes[x]
         wiring_pairs.append((a, b, x, y))
@@ -517,6 +526,35 @@ def write_synthetic(cfg: SyntheticConfig, out: str | Path, *, progress: bool = F
     write_json(out / "synthetic.json", con.meta)
     con.path = out
     return con
+
+
+def ensure_synthetic(cfg: SyntheticConfig, out: str | Path, *, progress: bool = False) -> Path:
+    """Write the synthetic connectome to ``out`` unless it already holds this exact config.
+
+    A folder written with other settings (or by an older generator whose defaults differed)
+    is regenerated, so a cached dataset can never silently disagree with ``cfg``.
+
+    Example:
+        >>> import tempfile
+        >>> d = Path(tempfile.mkdtemp())
+        >>> _ = ensure_synthetic(SyntheticConfig(n_neurons=200), d)
+        >>> t = (d / "neurons.parquet").stat().st_mtime_ns
+        >>> _ = ensure_synthetic(SyntheticConfig(n_neurons=200), d)  # same config: kept
+        >>> (d / "neurons.parquet").stat().st_mtime_ns == t
+        True
+    """
+    import json
+
+    out = Path(out)
+    meta_file = out / "synthetic.json"
+    if meta_file.exists():
+        try:
+            if json.loads(meta_file.read_text()).get("config") == asdict(cfg):
+                return out
+        except (OSError, ValueError):
+            pass  # unreadable metadata: regenerate
+    write_synthetic(cfg, out, progress=progress)
+    return out
 
 
 # --------------------------------------------------------------------------- CLI

@@ -44,8 +44,11 @@ def test_forward_backward(graph, name):
     model = build_model(name, small_cfg(graph))
     model.train()
     out = model(graph)
-    assert set(out) == {"cell_class", "predictedNt"}
-    assert out["cell_class"].shape == (30, 3) and out["predictedNt"].shape == (30, 3)
+    main = {"cell_class", "predictedNt"}
+    fused = name.startswith("hybrid")  # only the fused models have two views, hence aux heads
+    aux = {f"{c}@{v}" for c in main for v in ("wiring", "synapse")} if fused else set()
+    assert set(out) == main | aux
+    assert all(o.shape == (30, 3) for o in out.values())
     loss = sum(o.logsumexp(-1).mean() for o in out.values())
     loss.backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad]
@@ -54,6 +57,7 @@ def test_forward_backward(graph, name):
     model.eval()
     with torch.no_grad():
         a, b = model(graph), model(graph)
+    assert set(a) == main  # evaluation and metrics see the fused heads only
     assert torch.equal(a["cell_class"], b["cell_class"])  # evaluation (FPS) is deterministic
 
 
@@ -183,3 +187,24 @@ def test_bf16_autocast_forward_backward(graph, name):
     loss = sum(o.float().logsumexp(-1).mean() for o in out.values())
     loss.backward()
     assert torch.isfinite(loss)
+
+
+def test_directed_conv_tells_inputs_from_outputs():
+    """A neuron that sends to j and one that receives from j must not look alike (Dir-GNN)."""
+    from synhelpers.models.connectome import ConnectomeEncoder
+
+    torch.manual_seed(0)
+    enc = ConnectomeEncoder(in_dim=4, edge_dim=2, hidden=8, layers=1, kind="sage", dropout=0.0).eval()
+    x = torch.zeros(3, 4)
+    x[2] = 1.0  # node 2 is the distinctive partner
+    attr = torch.ones(1, 2)
+    out_edge = enc(x, torch.tensor([[0], [2]]), attr)  # 0 -> 2: node 0 *sends* to the partner
+    in_edge = enc(x, torch.tensor([[2], [0]]), attr)   # 2 -> 0: node 0 *receives* from it
+    assert not torch.allclose(out_edge[0], in_edge[0])
+
+
+def test_aux_weight_zero_builds_no_aux_heads(graph):
+    cfg = small_cfg(graph)
+    cfg.aux_weight = 0.0
+    model = build_model("hybrid", cfg).train()
+    assert set(model(graph)) == {"cell_class", "predictedNt"}

@@ -45,6 +45,8 @@ class ModelConfig:
         point_budget: max padded points per chunk of sets (memory bound at hemibrain scale).
         checkpoint_chunks: recompute set-encoder chunks in backward (activation checkpointing).
         table_dim: width of the original design's per-neuron embedding table.
+        aux_weight: loss weight of the per-view auxiliary heads of a fused model (0 = none;
+            see :class:`synhelpers.models.HybridModel`). Models with one view ignore it.
     """
 
     num_node_features: int = 0
@@ -62,7 +64,7 @@ class ModelConfig:
     gnn: str = "sage"
     gnn_layers: int = 2
     gat_heads: int = 2
-    dropout: float = 0.3
+    dropout: float = 0.1
     roi_embed_dim: int = 8
     coord_unit: float = 1.0
     pair_unit: float = 1.0
@@ -70,6 +72,7 @@ class ModelConfig:
     point_budget: int = 1_000_000
     checkpoint_chunks: bool = False
     table_dim: int = 1024
+    aux_weight: float = 0.5
 
     @classmethod
     def from_data(cls, data, label_columns, **overrides) -> ModelConfig:

@@ -4,11 +4,15 @@ Papers: GCN (Kipf & Welling, ICLR 2017), GraphSAGE (Hamilton et al., NeurIPS 201
 GAT (Velickovic et al., ICLR 2018), GATv2 (Brody et al., ICLR 2022), GIN/GINE (Xu et al.,
 ICLR 2019; Hu et al., ICLR 2020).
 
+Direction: Dir-GNN (Rossi et al., LoG 2023). Each layer has one convolution over the input
+connections and one, with its own weights, over the output connections:
+``h_i' = (conv_in(h, E)_i + conv_out(h, E^T)_i) / 2``, so a neuron's upstream and downstream
+partners are aggregated separately (in a connectome they mean different things: a class that
+differs only in whom it targets is visible only in its outputs).
+
 Input: node features ``x`` (N, F), ``edge_index`` (2, E) pre -> post, ``edge_attr`` (E, De)
-= ``[log1p weight, ROI distribution (R), synapse-set embedding (optional)]``. Both
-directions are used: each edge is also sent post -> pre, with a direction flag appended to
-its features, so a neuron hears from its inputs and its outputs.
-Every layer puts the edge features into the message, e.g. SAGE here is
+= ``[log1p weight, ROI distribution (R), synapse-set embedding (optional)]``.
+Every convolution puts the edge features into the message, e.g. SAGE here is
 ``h_i' = W_r h_i + W_n mean_j ReLU(h_j + W_e e_ji)``, so synapse information flows through
 message passing rather than being concatenated at the end.
 Output: ``(N, hidden)``.
@@ -21,7 +25,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import GATConv, GATv2Conv, GINEConv, MessagePassing
 from torch_geometric.utils import degree
 
-__all__ = ["GNN_KINDS", "EdgeSAGEConv", "EdgeGCNConv", "ConnectomeEncoder"]
+__all__ = ["GNN_KINDS", "EdgeSAGEConv", "EdgeGCNConv", "DirectedConv", "ConnectomeEncoder"]
 
 GNN_KINDS = ("gat", "gatv2", "sage", "gin", "gcn")
 
@@ -80,6 +84,23 @@ def make_conv(kind: str, dim: int, edge_dim: int, heads: int) -> nn.Module:
     raise ValueError(f"unknown GNN {kind!r}; choose one of {GNN_KINDS}")
 
 
+class DirectedConv(nn.Module):
+    """Dir-GNN wrapper with edge features: ``(conv_in(x, E, e) + conv_out(x, E^T, e)) / 2``.
+
+    PyG's ``DirGNNConv`` does the same but passes no edge features, which carry the synapse
+    embeddings here. ``x`` (N, d), ``edge_index`` (2, E), ``edge_attr`` (E, De) -> (N, d).
+    """
+
+    def __init__(self, kind: str, dim: int, edge_dim: int, heads: int):
+        super().__init__()
+        self.conv_in = make_conv(kind, dim, edge_dim, heads)
+        self.conv_out = make_conv(kind, dim, edge_dim, heads)
+
+    def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor) -> Tensor:
+        return 0.5 * (self.conv_in(x, edge_index, edge_attr)
+                      + self.conv_out(x, edge_index.flip(0), edge_attr))
+
+
 class ConnectomeEncoder(nn.Module):
     """``forward(x (N, F), edge_index (2, E), edge_attr (E, De)) -> (N, hidden)``.
 
@@ -91,16 +112,12 @@ class ConnectomeEncoder(nn.Module):
         super().__init__()
         self.kind = kind
         self.inp = nn.Linear(in_dim, hidden)
-        self.convs = nn.ModuleList(make_conv(kind, hidden, edge_dim + 1, heads) for _ in range(layers))
+        self.convs = nn.ModuleList(DirectedConv(kind, hidden, edge_dim, heads) for _ in range(layers))
         self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(layers))
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor) -> Tensor:
-        e = edge_index.shape[1]
-        both = torch.cat([edge_index, edge_index.flip(0)], dim=1)
-        flag = torch.cat([edge_attr.new_ones(e, 1), edge_attr.new_zeros(e, 1)])
-        attr = torch.cat([torch.cat([edge_attr, edge_attr]), flag], dim=1)
         h = torch.relu(self.inp(x))
         for conv, norm in zip(self.convs, self.norms):
-            h = h + self.dropout(torch.relu(norm(conv(h, both, attr))))
+            h = h + self.dropout(torch.relu(norm(conv(h, edge_index, edge_attr))))
         return h

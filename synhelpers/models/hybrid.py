@@ -11,6 +11,13 @@ Node representation (each part optional, for ablations)::
 with ``z_e`` (E, syn_dim) from :class:`SynapseSetEncoder`, pool = [max || mean], cloud_i
 from :class:`SynapseCloudEncoder`. Then a shared trunk ``MLP(r_i)`` and one linear head per
 label column. Output: ``{column: logits (N, C_column)}``.
+
+Auxiliary view heads (``cfg.aux_weight > 0``, training only): one extra head per view, on the
+wiring part ``GNN(...)_i`` and on the synapse part ``[pool || pool || cloud_i]``, returned as
+``{"<column>@wiring", "<column>@synapse"}`` and added to the loss with weight ``aux_weight``.
+Jointly trained multimodal networks tend to fit the easiest view first and leave the other
+under-trained (Wang, Tran & Feiszli, "What makes training multi-modal classification networks
+hard?", CVPR 2020); a loss per view keeps both views learning. Evaluation uses the fused head only.
 """
 
 from __future__ import annotations
@@ -73,21 +80,26 @@ class HybridModel(nn.Module):
         needs_syn = self.syn_in_gnn or pool_syn
         self.synapse_encoder = SynapseSetEncoder(cfg) if needs_syn else None
         self.cloud_encoder = SynapseCloudEncoder(cfg) if use_cloud else None
-        width = 0
+        wiring_width, synapse_width = 0, 0
         self.gnn = None
         if gnn is not None:
             edge_dim = 1 + cfg.num_rois + (cfg.syn_dim if self.syn_in_gnn else 0)
             in_dim = cfg.num_node_features if use_node_features else 1
             self.gnn = ConnectomeEncoder(in_dim, edge_dim, cfg.hidden, cfg.gnn_layers, gnn,
                                          cfg.gat_heads, cfg.dropout)
-            width += cfg.hidden
+            wiring_width += cfg.hidden
         elif use_node_features:
-            width += cfg.num_node_features
+            wiring_width += cfg.num_node_features
         if pool_syn:
-            width += 4 * cfg.syn_dim
+            synapse_width += 4 * cfg.syn_dim
         if use_cloud:
-            width += cfg.cloud_dim
-        self.heads = TaskHeads(width, cfg.hidden, cfg.num_classes, cfg.dropout)
+            synapse_width += cfg.cloud_dim
+        self.heads = TaskHeads(wiring_width + synapse_width, cfg.hidden, cfg.num_classes, cfg.dropout)
+        self.aux_heads = nn.ModuleDict()
+        if cfg.aux_weight > 0 and wiring_width and synapse_width:  # only a fused model has views
+            self.aux_heads["wiring"] = TaskHeads(wiring_width, cfg.hidden, cfg.num_classes, cfg.dropout)
+            self.aux_heads["synapse"] = TaskHeads(synapse_width, cfg.hidden, cfg.num_classes, cfg.dropout)
+        self._widths = (wiring_width, synapse_width)
 
     def forward(self, data) -> dict[str, Tensor]:
         n = int(data.num_nodes)
@@ -106,4 +118,10 @@ class HybridModel(nn.Module):
             parts.append(pool_edges_to_nodes(z, data.edge_index[0], n))  # outgoing connections
         if self.cloud_encoder is not None:
             parts.append(self.cloud_encoder(data))
-        return self.heads(torch.cat(parts, dim=-1))
+        r = torch.cat(parts, dim=-1)
+        out = self.heads(r)
+        if self.training and len(self.aux_heads):
+            views = dict(zip(("wiring", "synapse"), r.split(self._widths, dim=-1)))
+            for view, head in self.aux_heads.items():
+                out.update({f"{c}@{view}": logits for c, logits in head(views[view]).items()})
+        return out

@@ -1,13 +1,15 @@
 """The ablation used by notebooks 03 and 04: several models, both modes, N seeds, saved runs.
 
-A run folder whose ``metrics.json`` already holds the same configuration is reused, so the
-notebooks' tables and figures are regenerated from saved runs.
+A run folder whose ``metrics.json`` already holds the same configuration *and* was trained on
+the same graph (``data_fingerprint``) is reused, so the notebooks' tables and figures are
+regenerated from saved runs. After a change to the model code, pass ``retrain=True``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from ..graph import graph_fingerprint
 from ..io import read_json
 from .config import TrainConfig
 from .run import run_training
@@ -16,7 +18,7 @@ __all__ = ["run_ablation"]
 
 
 def run_ablation(data, runs_dir, task: str, models, modes=("transductive",), *, seeds: int = 3,
-                 max_epochs: int = 200, patience: int = 20, lr: float = 5e-3, retrain: bool = False,
+                 max_epochs: int = 200, patience: int = 30, lr: float = 8e-3, retrain: bool = False,
                  verbose: bool = True, **train_kw) -> dict[str, Path]:
     """Train every (model, mode) for ``seeds`` seeds; returns ``{"model/mode": run folder}``.
 
@@ -24,6 +26,7 @@ def run_ablation(data, runs_dir, task: str, models, modes=("transductive",), *, 
     ``{mode: [models]}``.
     """
     plan = modes if isinstance(modes, dict) else {m: list(models) for m in modes}
+    fingerprint = graph_fingerprint(data)
     out: dict[str, Path] = {}
     for mode, names in plan.items():
         for name in names:
@@ -31,8 +34,9 @@ def run_ablation(data, runs_dir, task: str, models, modes=("transductive",), *, 
                               patience=patience, lr=lr, **train_kw)
             run_dir = Path(runs_dir) / f"{name}_{mode}"
             f = run_dir / "metrics.json"
-            if not retrain and f.exists() and read_json(f).get("config") == cfg.to_dict():
-                res = read_json(f)
+            saved = read_json(f) if f.exists() and not retrain else {}
+            if saved.get("config") == cfg.to_dict() and saved.get("data_fingerprint") == fingerprint:
+                res = saved
                 how = "reused"
             else:
                 res = run_training(data, cfg, run_dir)

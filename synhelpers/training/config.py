@@ -36,8 +36,8 @@ class TrainConfig:
     seeds: int = 1
     first_seed: int = 0
     max_epochs: int = 200
-    patience: int = 20
-    lr: float = 5e-3
+    patience: int = 30
+    lr: float = 8e-3
     weight_decay: float = 1e-4
     loss_weights: dict[str, float] = field(default_factory=dict)
     accelerator: str = "auto"

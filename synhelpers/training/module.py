@@ -55,12 +55,17 @@ class NodeClassifier(L.LightningModule):
         return self.model(data)
 
     def _loss(self, out, data, split):
+        """Weighted cross-entropy over the label columns; auxiliary view heads (keys
+        ``"<column>@<view>"``, training only) add ``aux_weight`` times their own loss."""
         total = 0.0
-        for c in self.columns:
+        for key, logits in out.items():
+            c, _, view = key.partition("@")
             m = label_mask(data, c, split)
-            if m.any():
+            if c in self.columns and m.any():
                 w = self.train_cfg.loss_weights.get(c, 1.0)
-                total = total + w * F.cross_entropy(out[c][m].float(), data[f"y_{c}"][m])
+                if view:
+                    w = w * self.model_cfg.aux_weight
+                total = total + w * F.cross_entropy(logits[m].float(), data[f"y_{c}"][m])
         return total
 
     def training_step(self, data, batch_idx):

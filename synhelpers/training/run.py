@@ -184,8 +184,11 @@ def run_training(data, cfg: TrainConfig, out_dir, *, quiet: bool = True) -> dict
     if quiet:
         for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
             logging.getLogger(name).setLevel(logging.ERROR)
+    from ..graph import graph_fingerprint
+
     result = {"model": cfg.model, "task": cfg.task, "mode": cfg.mode, "config": cfg.to_dict(),
-              "label_columns": list(TASK_COLUMNS[cfg.task]), "seeds": [], "mean": {}, "std": {}}
+              "label_columns": list(TASK_COLUMNS[cfg.task]), "dataset": str(getattr(data, "dataset_name", "unnamed graph")),
+              "data_fingerprint": graph_fingerprint(data), "seeds": [], "mean": {}, "std": {}}
     try:
         for k in range(cfg.seeds):
             result["seeds"].append(train_one_seed(data, cfg, cfg.first_seed + k, out_dir))
