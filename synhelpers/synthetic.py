@@ -106,8 +106,10 @@ class SyntheticConfig:
         n_geometry_pairs: class pairs that differ only in synapse positions.
         n_wiring_pairs: class pairs that differ only in wiring.
         zone_separation: distance between the zones of two classes in an ROI, in ROI radii.
-        wiring_preference: fraction of a wiring-pair neuron's output partners in its preferred
-            target class (the other target class gets none).
+        wiring_preference: fraction of a wiring-pair neuron's partner draws that go to its
+            preferred target class (the other target class gets ~1 %). Repeated draws of one
+            pair merge into one connection and the target classes are small, so the fraction
+            of *distinct* partners is lower (~0.37 at 2,000 neurons for 0.5).
     """
 
     n_neurons: int = 2000

@@ -81,6 +81,37 @@ def test_geometry_pairs_share_wiring_and_differ_in_space(con2k):
     assert np.linalg.norm(cg - ch) > 300  # voxels; within-class noise is averaged out
 
 
+def test_wiring_pairs_prefer_their_own_target(con2k):
+    """The other known difficulty: a wiring pair sends `wiring_preference` of its partners to
+    its own target class and almost none to its twin's, at an unchanged out-degree."""
+    truth = con2k.meta["truth"].set_index("bodyId")["true_cell_class"]
+    pref = con2k.meta["config"]["wiring_preference"]
+    c = con2k.connections.drop_duplicates(["bodyId_pre", "bodyId_post"])
+    cls_pre = truth.reindex(c["bodyId_pre"]).to_numpy()
+    cls_post = truth.reindex(c["bodyId_post"]).to_numpy()
+    degree = pd.Series(cls_pre).value_counts() / pd.Series(truth.to_numpy()).value_counts()
+    for pair in con2k.meta["wiring_pairs"]:
+        (a, b), (x, y) = pair["pair"], pair["targets"]
+        for src, own, other in ((a, x, y), (b, y, x)):
+            to = pd.Series(cls_post[cls_pre == src]).value_counts(normalize=True)
+            # nominal draws; repeated draws of one pair merge, so distinct partners are fewer
+            assert 0.5 * pref < to.get(own, 0.0) <= pref, (src, own, to.get(own, 0.0))
+            assert to.get(other, 0.0) < 0.05
+        # the pair is not told apart by how many partners it has
+        assert 0.6 < degree[a] / degree[b] < 1.6
+
+
+def test_ensure_synthetic_regenerates_a_stale_folder(tmp_path):
+    from synhelpers.synthetic import ensure_synthetic
+
+    ensure_synthetic(SyntheticConfig(n_neurons=200, seed=0), tmp_path)
+    first = pd.read_parquet(tmp_path / "neurons.parquet")
+    ensure_synthetic(SyntheticConfig(n_neurons=200, seed=1), tmp_path)  # other settings
+    second = pd.read_parquet(tmp_path / "neurons.parquet")
+    assert json.loads((tmp_path / "synthetic.json").read_text())["config"]["seed"] == 1
+    assert not first["bodyId"].equals(second["bodyId"])
+
+
 def test_ceiling_is_reached_by_the_noise_free_labels(graph_dir, synthetic_dir):
     """Predicting every neuron's noise-free class scores the reported ceiling on the test
     split, within sampling error (3 binomial standard errors)."""

@@ -150,3 +150,40 @@ def test_main_cli_entry_point(graph, tmp_path, capsys):
     rc = main(["train", "--data", str(tmp_path / "g"), "--task", "both", "--model", "sage",
                "--seeds", "1", "--max-epochs", "2", "--out", str(tmp_path / "run")])
     assert rc == 0 and (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_aux_view_heads_add_to_the_training_loss_only(graph):
+    """loss = CE(fused) + aux_weight * (CE(wiring head) + CE(synapse head)); validation and
+    test see the fused head alone."""
+    import torch.nn.functional as F
+
+    from synhelpers.models import ModelConfig
+    from synhelpers.training.module import NodeClassifier, label_mask
+
+    tc = cfg()
+    mc = ModelConfig.from_data(graph, ["cell_class"], **SMALL, aux_weight=0.25)
+    module = NodeClassifier("hybrid", mc, tc, ["cell_class"])
+    torch.manual_seed(0)
+    module.train()
+    out = module(graph)
+    assert set(out) == {"cell_class", "cell_class@wiring", "cell_class@synapse"}
+    m = label_mask(graph, "cell_class", "train")
+    y = graph.y_cell_class[m]
+    expect = F.cross_entropy(out["cell_class"][m], y) + 0.25 * (
+        F.cross_entropy(out["cell_class@wiring"][m], y) + F.cross_entropy(out["cell_class@synapse"][m], y))
+    assert torch.allclose(module._loss(out, graph, "train"), expect)
+    module.eval()
+    assert set(module(graph)) == {"cell_class"}
+
+
+def test_saved_runs_are_reused_only_for_the_same_graph(graph, tmp_path, capsys):
+    from synhelpers.training.ablation import run_ablation
+
+    kw = dict(seeds=1, max_epochs=2, patience=5, num_threads=2, model_overrides=SMALL, verbose=True)
+    run_ablation(graph, tmp_path, "cell_class", ["mlp"], **kw)
+    run_ablation(graph, tmp_path, "cell_class", ["mlp"], **kw)
+    assert "reused" in capsys.readouterr().out
+    other = make_random_graph(num_nodes=60, num_edges=240, seed=3)  # same shapes, other graph
+    run_ablation(other, tmp_path, "cell_class", ["mlp"], **kw)
+    out = capsys.readouterr().out
+    assert "trained" in out and "reused" not in out
