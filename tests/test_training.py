@@ -92,6 +92,13 @@ def test_determinism_fixed_seed(graph, tmp_path):
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
+def test_retraining_replaces_old_events_and_checkpoint(graph, tmp_path):
+    run_training(graph, cfg(max_epochs=2, model="mlp"), tmp_path)
+    run_training(graph, cfg(max_epochs=3, model="mlp"), tmp_path)
+    assert len(list((tmp_path / "tb" / "seed0").glob("events*"))) == 1
+    assert [p.name for p in (tmp_path / "seed0").iterdir()] == ["best.ckpt"]
+
+
 def test_inductive_mode(graph, tmp_path):
     res = run_training(graph, cfg(mode="inductive", max_epochs=3, task="nt"), tmp_path / "ind")
     s = res["seeds"][0]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import resource
+import shutil
 import time
 import warnings
 from pathlib import Path
@@ -102,6 +103,9 @@ def train_one_seed(data, cfg: TrainConfig, seed: int, out_dir: Path, *, test_gra
     model_cfg = ModelConfig.from_data(train_graph, columns, **cfg.model_overrides)
     module = NodeClassifier(cfg.model, model_cfg, cfg, columns)
     seed_dir = out_dir / f"seed{seed}"
+    # a retrained seed replaces its old checkpoint and TensorBoard events (no mixed curves)
+    for old in (seed_dir, out_dir / "tb" / f"seed{seed}"):
+        shutil.rmtree(old, ignore_errors=True)
     ckpt = L.pytorch.callbacks.ModelCheckpoint(dirpath=seed_dir, filename="best", monitor="val_macro_f1",
                                                mode="max", save_top_k=1, enable_version_counter=False)
     stop = L.pytorch.callbacks.EarlyStopping(monitor="val_macro_f1", mode="max", patience=cfg.patience)
