@@ -449,7 +449,7 @@ def graph_fingerprint(data: Data) -> str:
     are reused only for the graph they were trained on."""
     h = hashlib.sha256(str(int(data.num_nodes)).encode())
     keys = ["edge_index", "edge_weight", "edge_roi", "x", "train_mask", "val_mask", "test_mask",
-            "syn_ptr", "syn_pos", "syn_roi", "node_syn_ptr", "node_syn_pos"]
+            "syn_ptr", "syn_pos", "syn_roi", "syn_conf", "site_ptr", "site_pos", "site_is_post"]
     keys += [f"y_{c}" for c in getattr(data, "label_columns", [])]
     for k in keys:
         if k in data:

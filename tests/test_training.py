@@ -194,3 +194,19 @@ def test_saved_runs_are_reused_only_for_the_same_graph(graph, tmp_path, capsys):
     run_ablation(other, tmp_path, "cell_class", ["mlp"], **kw)
     out = capsys.readouterr().out
     assert "trained" in out and "reused" not in out
+
+
+@pytest.mark.parametrize("key", ["x", "edge_index", "syn_pos", "site_pos", "y_cell_class", "test_mask"])
+def test_graph_fingerprint_sees_every_tensor_a_model_reads(graph, key):
+    import copy
+
+    from synhelpers.graph import graph_fingerprint
+
+    assert graph_fingerprint(graph) == graph_fingerprint(copy.copy(graph))
+    changed = copy.copy(graph)
+    t = graph[key].clone()
+    t.view(-1)[0] = t.view(-1)[1] if key != "test_mask" else ~t.view(-1)[0]
+    if torch.equal(t, graph[key]):
+        t.view(-1)[0] += 1
+    changed[key] = t
+    assert graph_fingerprint(changed) != graph_fingerprint(graph)
