@@ -183,7 +183,7 @@ def cmd_accuracy(args) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     data, meta = dataset(args.neurons, data_root=args.data_root)
-    out_file = RESULTS / f"train_accuracy_{args.neurons}_{args.task}.json"
+    out_file = args.results or RESULTS / f"train_accuracy_{args.neurons}_{args.task}.json"
     res = read_json(out_file) if out_file.exists() else {"kind": "accuracy", "runs": {}}
     res.update({"neurons": int(data.num_nodes), "task": args.task, "seeds": args.seeds,
                 "ceiling_macro_f1": meta["ceiling_macro_f1" if args.task == "cell_class" else "nt_ceiling_macro_f1"],
@@ -212,6 +212,20 @@ def cmd_accuracy(args) -> None:
             print(key, {k: (round(v, 4) if isinstance(v, float) else v) for k, v in entry.items()
                         if k != "per_seed_macro_f1"}, flush=True)
             write_json(out_file, res)  # after every run, so a long benchmark keeps its progress
+
+
+def cmd_merge(args) -> None:
+    """Add the runs of each file to the default results file of its size and task."""
+    for f in args.files:
+        part = read_json(f)
+        main_file = RESULTS / f"train_accuracy_{part['neurons']}_{part['task']}.json"
+        merged = read_json(main_file) if main_file.exists() else {**part, "runs": {}}
+        if (merged["seeds"], merged["ceiling_macro_f1"]) != (part["seeds"], part["ceiling_macro_f1"]):
+            raise SystemExit(f"{f}: seeds or dataset differ from {main_file}; not merged")
+        merged["runs"].update(part["runs"])
+        merged.setdefault("merged_machines", []).append(part["machine"])
+        write_json(main_file, merged)
+        print(f"merged {len(part['runs'])} runs from {f} into {main_file}")
 
 
 def f1_by_dependency(run: dict, meta: dict) -> dict:
@@ -324,6 +338,9 @@ def main(argv=None) -> int:
     a.add_argument("--models", nargs="+", default=list(ACCURACY_MODELS))
     a.add_argument("--modes", nargs="+", default=["transductive", "inductive"])
     a.add_argument("--force", action="store_true", help="rerun models already in the results file")
+    a.add_argument("--results", type=Path, default=None,
+                   help="results file (default benchmarks/results/train_accuracy_<neurons>_<task>.json); "
+                        "give a second process its own file, then merge it with `merge FILE`")
     for q in (s, a):
         q.add_argument("--threads", type=int, default=None)
         q.add_argument("--max-epochs", type=int, default=TrainConfig.max_epochs)
@@ -331,8 +348,10 @@ def main(argv=None) -> int:
         q.add_argument("--lr", type=float, default=TrainConfig.lr)
         q.add_argument("--data-root", type=Path, default=None)
     sub.add_parser("report")
+    mg = sub.add_parser("merge", help="merge accuracy results written by a parallel process (--results)")
+    mg.add_argument("files", nargs="+", type=Path)
     args = p.parse_args(argv)
-    {"speed": cmd_speed, "accuracy": cmd_accuracy, "report": cmd_report}[args.cmd](args)
+    {"speed": cmd_speed, "accuracy": cmd_accuracy, "report": cmd_report, "merge": cmd_merge}[args.cmd](args)
     return 0
 
 
