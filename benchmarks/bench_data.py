@@ -24,7 +24,7 @@ import time
 
 def _one(n: int, seed: int) -> dict:
     from synhelpers.graph import GraphConfig, build_cached
-    from synhelpers.synthetic import SyntheticConfig, write_synthetic
+    from synhelpers.tables.synthetic import SyntheticConfig, write_synthetic
 
     with tempfile.TemporaryDirectory() as d:
         t0 = time.perf_counter()

@@ -21,7 +21,7 @@ from pathlib import Path
 
 
 def _serve(n_neurons: int, seed: int, q, stop) -> None:
-    from synhelpers.synthetic import SyntheticConfig, generate
+    from synhelpers.tables.synthetic import SyntheticConfig, generate
     from synhelpers.testing import FakeDataset, FakeNeuprintServer
 
     t = time.time()
@@ -47,7 +47,7 @@ def main(argv=None) -> int:
     proc.start()
     info = q.get(timeout=1800)
     os.environ["REQUESTS_CA_BUNDLE"] = info["ca"]
-    from synhelpers.download import fetch_dataset
+    from synhelpers.tables.download import fetch_dataset
 
     shutil.rmtree(a.out, ignore_errors=True)
     t = time.time()

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from synhelpers.io import read_json, write_json  # noqa: E402
-from synhelpers.training.config import TrainConfig  # noqa: E402
+from synhelpers.runs.config import TrainConfig  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 SPEED_MODELS = ("hybrid", "original", "sage", "gat", "synapse_only", "mlp")
@@ -51,7 +51,7 @@ def machine() -> dict:
 def dataset(neurons: int, seed: int = 0, data_root: Path | None = None):
     """Synthetic tables + cached graph for ``neurons`` (default generator settings)."""
     from synhelpers.graph import GraphConfig, build_cached
-    from synhelpers.synthetic import SyntheticConfig, ensure_synthetic
+    from synhelpers.tables.synthetic import SyntheticConfig, ensure_synthetic
 
     root = data_root or ROOT / "data" / "bench"
     tables = root / f"synthetic_{neurons}_s{seed}"
@@ -159,8 +159,8 @@ def cmd_speed(args) -> None:
     if "hybrid" in by and "original" in by:
         res["original_over_fused_epoch_time"] = by["original"]["epoch_time_s"] / by["hybrid"]["epoch_time_s"]
     if args.time_to_stop:
-        from synhelpers.training.config import TrainConfig
-        from synhelpers.training.run import run_training
+        from synhelpers.runs.config import TrainConfig
+        from synhelpers.runs.train import run_training
 
         cfg = TrainConfig(model="hybrid", task="cell_class", seeds=1, num_threads=args.threads,
                           max_epochs=args.max_epochs, patience=args.patience, lr=args.lr)
@@ -177,8 +177,8 @@ def cmd_speed(args) -> None:
 
 
 def cmd_accuracy(args) -> None:
-    from synhelpers.training.config import TrainConfig
-    from synhelpers.training.run import run_training
+    from synhelpers.runs.config import TrainConfig
+    from synhelpers.runs.train import run_training
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -295,7 +295,7 @@ def cmd_report(args) -> None:
 
 def notebook_ablation_lines(folder: Path, task: str) -> list[str]:
     """Markdown table of the ablation runs saved by notebooks 03 / 04 (default profile)."""
-    from synhelpers.training.results import load_runs, summary_table
+    from synhelpers.runs.results import load_runs, summary_table
 
     dirs = {p.name.replace("_transductive", "/transductive").replace("_inductive", "/inductive"): p
             for p in sorted(folder.glob("*_*")) if (p / "metrics.json").exists()}

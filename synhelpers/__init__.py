@@ -1,14 +1,13 @@
 """synhelpers: learn neuron representations from a connectome's wiring and its synapse positions.
 
-Stages, each with files between them (flyvis-style layout):
+Stages, each a folder, with files between them (flyvis-style layout):
 
-- ``synhelpers.tables``     the data contract: load, validate and write the three tables
-- ``synhelpers.synthetic``  the embedded synthetic connectome (default dataset, known ceiling)
-- ``synhelpers.download``   hemibrain / MANC from neuPrint or the public bulk exports
-- ``synhelpers.graph``      tables -> cached ``torch_geometric.data.Data`` with CSR synapse sets
-- ``synhelpers.models``     synapse, connectome and fused encoders (registry)
-- ``synhelpers.training``   Lightning training, honest evaluation, ``metrics.json``
-- ``synhelpers.analysis``   baselines and figures from saved runs
+- ``synhelpers.tables``   stage 1: the data contract, the synthetic connectome, downloads
+- ``synhelpers.graph``    stage 2: tables -> cached ``torch_geometric.data.Data`` with CSR synapse sets
+- ``synhelpers.models``   the encoders (synapse, connectome, fused) and their registry
+- ``synhelpers.runs``     stage 3: Lightning training, the baseline, metrics, ``metrics.json``
+- ``synhelpers.figures``  stage 4: every figure, drawn from graphs and saved runs
+- ``synhelpers.testing``  local fake servers and small random graphs for tests
 """
 
 from .tables import (

@@ -13,12 +13,12 @@ import sys
 
 #: Modules that provide commands, in the order ``--help`` lists them.
 COMMAND_MODULES = (
-    "synhelpers.synthetic",         # synth
-    "synhelpers.graph",             # build
-    "synhelpers.download.cli",      # download
-    "synhelpers.analysis.baseline",  # baseline
-    "synhelpers.training.cli",      # train, models
-    "synhelpers.analysis.figures",  # figures
+    "synhelpers.tables.synthetic",       # synth
+    "synhelpers.graph.build",            # build
+    "synhelpers.tables.download.cli",      # download
+    "synhelpers.runs.baseline",  # baseline
+    "synhelpers.runs.cli",      # train, models
+    "synhelpers.figures.graph",  # figures
 )
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from synhelpers.graph import GraphConfig, build_cached
-from synhelpers.synthetic import SyntheticConfig, write_synthetic
+from synhelpers.tables.synthetic import SyntheticConfig, write_synthetic
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 HEMIBRAIN_META = SHARED / "data" / "hemibrain_meta.csv"

@@ -6,10 +6,10 @@ import json
 
 import numpy as np
 
-from synhelpers.analysis.baseline import BaselineConfig, fit_quick_baseline, run_baseline
-from synhelpers.analysis.figures import make_graph_figures, make_run_figures
-from synhelpers.analysis.metrics import classification_metrics, summarise_seeds
 from synhelpers.cli import main
+from synhelpers.figures.graph import make_graph_figures, make_run_figures
+from synhelpers.runs.baseline import BaselineConfig, fit_quick_baseline, run_baseline
+from synhelpers.runs.metrics import classification_metrics, summarise_seeds
 
 
 def test_baseline_never_reads_test_labels(graph):

@@ -9,12 +9,12 @@ import pytest
 
 MODULES = [
     "synhelpers.io",
-    "synhelpers.tables",
-    "synhelpers.synthetic",
-    "synhelpers.graph",
+    "synhelpers.tables.contract",
+    "synhelpers.tables.synthetic",
+    "synhelpers.graph.build",
     "synhelpers.profile",
-    "synhelpers.analysis.metrics",
-    "synhelpers.analysis.baseline",
+    "synhelpers.runs.metrics",
+    "synhelpers.runs.baseline",
 ]
 
 

@@ -27,7 +27,8 @@ from download_fixtures import (
     small_tables,
 )
 
-from synhelpers.download import (
+from synhelpers.tables import load_tables
+from synhelpers.tables.download import (
     BadAnswerError,
     DiskFullError,
     DownloadTimeoutError,
@@ -38,8 +39,7 @@ from synhelpers.download import (
     UnknownDatasetError,
     fetch_dataset,
 )
-from synhelpers.download import parts as parts_mod
-from synhelpers.tables import load_tables
+from synhelpers.tables.download import parts as parts_mod
 from synhelpers.testing import FakeDataset, Fault
 
 HB = "hemibrain:v1.2.1"
@@ -136,7 +136,7 @@ def test_annotation_join_reads_the_public_hemibrain_meta_format():
     real = Path(__file__).resolve().parents[2] / "shared" / "data" / "hemibrain_meta.csv"
     if not real.exists():
         pytest.skip("../shared/data/hemibrain_meta.csv not present")
-    from synhelpers.download import join_annotations
+    from synhelpers.tables.download import join_annotations
     head = pd.read_csv(real, nrows=50)
     n = pd.DataFrame({"bodyId": head.bodyId[:10].astype("int64"), "type": "x"})
     j = join_annotations(n, head)
@@ -166,7 +166,7 @@ def test_subset_by_body_list_and_by_neuron_criteria(tmp_path):
 def test_progress_bar_counts_batches_and_rows(tmp_path, capsys):
     import tqdm.auto
 
-    from synhelpers.download import neuprint_source
+    from synhelpers.tables.download import neuprint_source
     assert neuprint_source.tqdm is tqdm.auto.tqdm
     with fake_server() as srv:
         fetch_dataset(HB, tmp_path, token=MARKED_TOKEN, server=srv.url, synapses=False,
@@ -178,7 +178,7 @@ def test_progress_bar_counts_batches_and_rows(tmp_path, capsys):
 # ---- token --------------------------------------------------------------------------------
 
 def test_token_sources(tmp_path, monkeypatch):
-    from synhelpers.download import resolve_token
+    from synhelpers.tables.download import resolve_token
     monkeypatch.delenv("NEUPRINT_APPLICATION_CREDENTIALS", raising=False)
     assert resolve_token() is None
     monkeypatch.setenv("NEUPRINT_APPLICATION_CREDENTIALS", "from-env")
@@ -333,7 +333,7 @@ KILL_SCRIPT = """
 import sys
 sys.path.insert(0, {tests!r})
 from download_fixtures import MARKED_TOKEN, fast
-from synhelpers.download import fetch_dataset
+from synhelpers.tables.download import fetch_dataset
 fetch_dataset({ds!r}, {out!r}, token=MARKED_TOKEN, server={url!r}, **fast())
 """
 
@@ -371,7 +371,7 @@ def test_killed_at_random_batch_then_rerun_is_identical(tmp_path, baseline):
 def test_cli_download_with_bodies_file(tmp_path, monkeypatch, capsys):
     import argparse
 
-    from synhelpers.download import cli
+    from synhelpers.tables.download import cli
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command")
     cli.register(sub)

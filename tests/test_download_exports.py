@@ -16,8 +16,13 @@ from download_fixtures import (
     manc_export_files,
 )
 
-from synhelpers.download import ExportIntegrityError, ServerUnreachableError, exports, fetch_dataset
 from synhelpers.tables import load_tables
+from synhelpers.tables.download import (
+    ExportIntegrityError,
+    ServerUnreachableError,
+    exports,
+    fetch_dataset,
+)
 
 POINTS = "hemibrain-v1.2-synapse-points-with-body-roi-type-status.feather"
 
@@ -111,7 +116,7 @@ def test_known_sha256_mismatch_is_detected(tmp_path):
 
 
 def test_exports_reject_neuron_criteria(tmp_path):
-    from synhelpers.download import DownloadError
+    from synhelpers.tables.download import DownloadError
     with pytest.raises(DownloadError, match="list of bodyIds"):
         fetch_dataset("hemibrain:v1.2.1", tmp_path, source="exports", criteria=object(), **fast())
 

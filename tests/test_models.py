@@ -15,7 +15,7 @@ from synhelpers.models.pointset import (
     random_subsample_csr,
 )
 from synhelpers.models.synapse_encoder import SynapseSetEncoder
-from synhelpers.models.testing import make_random_graph
+from synhelpers.testing.random_graph import make_random_graph
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def test_forward_backward(graph, name):
 
 def test_original_design_refuses_unseen_neurons(graph):
     model = build_model("original", small_cfg(graph))
-    from synhelpers.models.testing import make_random_graph as mk
+    from synhelpers.testing.random_graph import make_random_graph as mk
 
     with pytest.raises(ValueError, match="inductive"):
         model(mk(num_nodes=31, num_edges=100))

@@ -10,7 +10,7 @@ import pytest
 
 from synhelpers import load_tables
 from synhelpers.cli import main
-from synhelpers.synthetic import NEUROTRANSMITTERS, SyntheticConfig, generate
+from synhelpers.tables.synthetic import NEUROTRANSMITTERS, SyntheticConfig, generate
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +102,7 @@ def test_wiring_pairs_prefer_their_own_target(con2k):
 
 
 def test_ensure_synthetic_regenerates_a_stale_folder(tmp_path):
-    from synhelpers.synthetic import ensure_synthetic
+    from synhelpers.tables.synthetic import ensure_synthetic
 
     ensure_synthetic(SyntheticConfig(n_neurons=200, seed=0), tmp_path)
     first = pd.read_parquet(tmp_path / "neurons.parquet")

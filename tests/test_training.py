@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from synhelpers.io import read_json
-from synhelpers.models.testing import make_random_graph
-from synhelpers.training import run as run_mod
-from synhelpers.training.config import TrainConfig
-from synhelpers.training.module import hide_test_labels
-from synhelpers.training.run import run_training
+from synhelpers.runs import train as run_mod
+from synhelpers.runs.config import TrainConfig
+from synhelpers.runs.module import hide_test_labels
+from synhelpers.runs.train import run_training
+from synhelpers.testing.random_graph import make_random_graph
 
 SMALL = {"set_size": 8, "cloud_size": 8, "knn": 4, "hidden": 32, "point_dim": 16, "syn_dim": 16,
          "cloud_dim": 16, "table_dim": 32}
@@ -109,7 +109,7 @@ def test_inductive_mode(graph, tmp_path):
 
 
 def _parser():
-    from synhelpers.training import cli
+    from synhelpers.runs import cli
 
     p = argparse.ArgumentParser()
     cli.register(p.add_subparsers(dest="command", required=True))
@@ -165,7 +165,7 @@ def test_aux_view_heads_add_to_the_training_loss_only(graph):
     import torch.nn.functional as F
 
     from synhelpers.models import ModelConfig
-    from synhelpers.training.module import NodeClassifier, label_mask
+    from synhelpers.runs.module import NodeClassifier, label_mask
 
     tc = cfg()
     mc = ModelConfig.from_data(graph, ["cell_class"], **SMALL, aux_weight=0.25)
@@ -184,7 +184,7 @@ def test_aux_view_heads_add_to_the_training_loss_only(graph):
 
 
 def test_saved_runs_are_reused_only_for_the_same_graph(graph, tmp_path, capsys):
-    from synhelpers.training.ablation import run_ablation
+    from synhelpers.runs.ablation import run_ablation
 
     kw = dict(seeds=1, max_epochs=2, patience=5, num_threads=2, model_overrides=SMALL, verbose=True)
     run_ablation(graph, tmp_path, "cell_class", ["mlp"], **kw)

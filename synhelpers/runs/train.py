@@ -27,7 +27,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from ..analysis.metrics import SUMMARY_KEYS, classification_metrics, summarise_seeds
+from .metrics import SUMMARY_KEYS, classification_metrics, summarise_seeds
 from ..io import write_json
 from ..models import TASK_COLUMNS, ModelConfig, get_spec
 from .config import TrainConfig

@@ -1,7 +1,7 @@
 """Real connectomes: hemibrain v1.2.1 and MANC v1.2.1 from neuPrint, or from the public bulk
 exports without a token, into the three tables of the data contract.
 
->>> from synhelpers.download import fetch_dataset                     # doctest: +SKIP
+>>> from synhelpers.tables.download import fetch_dataset                     # doctest: +SKIP
 >>> fetch_dataset("manc:v1.2.1", "data/manc", token_file="~/.neuprint-token")  # doctest: +SKIP
 >>> fetch_dataset("hemibrain:v1.2.1", "data/hemibrain", source="exports")      # doctest: +SKIP
 
@@ -11,7 +11,7 @@ counts, sha256 of each table; never the token).
 
 Differences of the token-free exports from the v1.2.1 neuPrint databases
 --------------------------------------------------------------------------
-See :data:`synhelpers.download.exports.EXPORT_DIFFERENCES` (the same text is in the README).
+See :data:`synhelpers.tables.download.exports.EXPORT_DIFFERENCES` (the same text is in the README).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..io import write_json
+from ...io import write_json
 from .errors import (
     BadAnswerError,
     DiskFullError,

@@ -36,7 +36,7 @@ import pyarrow.feather as feather
 import requests
 from tqdm.auto import tqdm
 
-from ..io import write_json
+from ...io import write_json
 from .errors import (
     DownloadError,
     DownloadTimeoutError,
@@ -326,7 +326,7 @@ def download_exports(dataset: str, out: Path, *, criteria=None, synapses: bool =
                      base_url: str | None = None, batch_size: int = 500, timeout: float = 60.0,
                      retries: int = 4, backoff: float = 0.5, progress: bool = True,
                      store_factory) -> dict:
-    """Download and convert the public exports (see :func:`synhelpers.download.fetch_dataset`)."""
+    """Download and convert the public exports (see :func:`synhelpers.tables.download.fetch_dataset`)."""
     es = _export_set(dataset)
     if criteria is not None and not isinstance(criteria, list | tuple | np.ndarray | pd.Series):
         raise DownloadError("with source='exports' criteria must be a list of bodyIds "

@@ -12,7 +12,7 @@ from pathlib import Path
 from ..graph import graph_fingerprint
 from ..io import read_json
 from .config import TrainConfig
-from .run import run_training
+from .train import run_training
 
 __all__ = ["run_ablation"]
 

@@ -3,7 +3,7 @@
 The module only ever sees the *training graph*, whose test labels were replaced by -1
 (:func:`hide_test_labels`), so no test label can reach the loss, the validation metric,
 early stopping or checkpoint selection. Test metrics are computed afterwards, once, by
-:func:`synhelpers.training.run.evaluate_test` on the selected checkpoint.
+:func:`synhelpers.runs.train.evaluate_test` on the selected checkpoint.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from ..analysis.metrics import macro_f1
+from .metrics import macro_f1
 from ..models import ModelConfig, build_model
 from .config import TrainConfig
 

@@ -4,7 +4,7 @@
 The client sets no request timeout and retries only failed connects, so its HTTP session is
 replaced by :class:`RetrySession`: every request gets a timeout, and timeouts, dropped
 connections and 5xx answers are retried with exponential backoff. Failures that outlast the
-retries become the one-line errors of :mod:`synhelpers.download.errors`.
+retries become the one-line errors of :mod:`synhelpers.tables.download.errors`.
 """
 
 from __future__ import annotations
@@ -221,7 +221,7 @@ def download_neuprint(
     progress: bool = True,
     store_factory: Callable[[dict], object],
 ) -> dict:
-    """Fetch the parts of a neuPrint download (see :func:`synhelpers.download.fetch_dataset`).
+    """Fetch the parts of a neuPrint download (see :func:`synhelpers.tables.download.fetch_dataset`).
 
     Returns:
         ``{"store": PartStore, "n_batches": int, "client": Client, "manifest": {...}}``

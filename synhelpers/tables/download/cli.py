@@ -42,7 +42,7 @@ def read_bodies(path: str | Path) -> list[int]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..tables import TableError
+    from ..contract import TableError
     from . import DownloadError, fetch_dataset
 
     criteria = None

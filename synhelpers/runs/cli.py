@@ -48,7 +48,7 @@ def _parse_value(text: str):
 
 def _train(args: argparse.Namespace) -> int:
     from .config import TrainConfig
-    from .run import run_training
+    from .train import run_training
 
     overrides = {}
     for item in args.set:

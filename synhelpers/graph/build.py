@@ -49,8 +49,8 @@ import pandas as pd
 import torch
 from torch_geometric.data import Data
 
-from .io import atomic_path, read_json, sha256_file, write_json, write_parquet
-from .tables import TABLE_FILES, Connectome, load_tables
+from ..io import atomic_path, read_json, sha256_file, write_json, write_parquet
+from ..tables.contract import TABLE_FILES, Connectome, load_tables
 
 __all__ = [
     "GraphConfig",
@@ -63,6 +63,9 @@ __all__ = [
     "inductive_train_graph",
     "graph_fingerprint",
     "BUILDER_VERSION",
+    "save_graph",
+    "split_frame",
+    "SPLITS",
 ]
 
 #: Bumped whenever the graph layout or its computation changes (invalidates caches).
@@ -224,7 +227,7 @@ def build_graph(con: Connectome, cfg: GraphConfig = GraphConfig(), *, progress: 
         KeyError: a label column is not in the neurons table.
 
     Example:
-        >>> from synhelpers.synthetic import generate, SyntheticConfig
+        >>> from synhelpers.tables.synthetic import generate, SyntheticConfig
         >>> g = build_graph(generate(SyntheticConfig(n_neurons=200)))
         >>> g.edge_index.shape[0], g.syn_pos.shape[1], int(g.syn_ptr[-1]) == g.syn_pos.shape[0]
         (2, 6, True)

@@ -29,8 +29,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..io import atomic_path, sha256_file, write_json
-from ..tables import REQUIRED_COLUMNS, TABLE_FILES, validate_tables
+from ...io import atomic_path, sha256_file, write_json
+from ..contract import REQUIRED_COLUMNS, TABLE_FILES, validate_tables
 from .errors import DiskFullError
 
 __all__ = ["PartStore", "assemble", "CONNECTION_SCHEMA", "SYNAPSE_SCHEMA", "disk_full_guard"]

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .io import write_parquet
+from ..io import write_parquet
 
 __all__ = [
     "Connectome",

@@ -1,7 +1,7 @@
 """Download errors: each one prints as a single line and never carries a token.
 
 Every error is a :class:`DownloadError`; the message is scrubbed of any secret registered by
-:mod:`synhelpers.download.token` and folded onto one line, so it can be shown as-is in a
+:mod:`synhelpers.tables.download.token` and folded onto one line, so it can be shown as-is in a
 terminal, a log or a notebook.
 """
 

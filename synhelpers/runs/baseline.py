@@ -79,7 +79,7 @@ def fit_quick_baseline(data: Data, cfg: BaselineConfig = BaselineConfig()) -> di
     """Fit, select on validation, test once. Returns the per-seed metrics dict.
 
     Example:
-        >>> from synhelpers.synthetic import generate, SyntheticConfig
+        >>> from synhelpers.tables.synthetic import generate, SyntheticConfig
         >>> from synhelpers.graph import build_graph
         >>> g = build_graph(generate(SyntheticConfig(n_neurons=300)))
         >>> m = fit_quick_baseline(g)

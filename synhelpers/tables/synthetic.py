@@ -52,8 +52,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .io import write_json, write_parquet
-from .tables import Connectome, write_tables
+from ..io import write_json, write_parquet
+from .contract import Connectome, write_tables
 
 __all__ = [
     "SyntheticConfig",
@@ -404,7 +404,7 @@ def generate(cfg: SyntheticConfig = SyntheticConfig(), *, progress: bool = False
     name = f"synthetic ({n} neurons, seed {cfg.seed})"
     meta = {
         "name": name,
-        "generator": "synhelpers.synthetic",
+        "generator": "synhelpers.tables.synthetic",
         "config": asdict(cfg),
         "seed": cfg.seed,
         "n_neurons": int(n),

@@ -1,0 +1,1 @@
+"""Stage 4, figures: every plot, drawn from graphs and saved runs."""
