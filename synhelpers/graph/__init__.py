@@ -1,4 +1,20 @@
-"""Stage 2, graph: connectome tables -> a cached ``torch_geometric.data.Data``."""
+"""Stage 2, graph: connectome tables -> a cached ``torch_geometric.data.Data``.
 
-from .build import *  # noqa: F403
-from .build import __all__  # noqa: F401
+- :mod:`.build`     ``build_graph``: nodes, edges, CSR synapse sets, features, labels, split
+- :mod:`.cache`     ``build_cached``, ``save_graph``, ``load_graph``, ``graph_fingerprint``
+- :mod:`.views`     ``subgraph``, ``inductive_train_graph``
+- :mod:`.features`, :mod:`.labels`, :mod:`.split`, :mod:`.synapses`: the builder's steps
+- :mod:`.config`    ``GraphConfig`` (cheap to import)
+"""
+
+from .._lazy import lazy_exports
+
+_EXPORTS = {
+    "GraphConfig": ".config", "BUILDER_VERSION": ".config", "SPLITS": ".config",
+    "build_graph": ".build", "check_finite": ".build",
+    "build_cached": ".cache", "save_graph": ".cache", "load_graph": ".cache",
+    "graph_fingerprint": ".cache",
+    "subgraph": ".views", "inductive_train_graph": ".views",
+    "node_features": ".features", "make_split": ".split", "split_frame": ".split",
+}
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -1,0 +1,47 @@
+"""Settings of the graph builder (pure Python: cheap to import for the CLI)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["GraphConfig", "BUILDER_VERSION", "SPLITS", "DEFAULT_LABELS"]
+
+#: Bumped whenever the graph layout or its computation changes (invalidates caches).
+BUILDER_VERSION = 2
+#: Names of the three splits, in the order of their integer codes 0, 1, 2.
+SPLITS = ("train", "val", "test")
+#: Label columns used when none are named.
+DEFAULT_LABELS = ("cell_class", "predictedNt")
+
+
+@dataclass(frozen=True)
+class GraphConfig:
+    """Settings of the graph builder.
+
+    Attributes:
+        labels: neuron columns that become integer labels ``y_<column>``.
+        min_class_count: classes with fewer labelled neurons are masked (-1), never merged.
+        split: train/val/test fractions.
+        split_seed: seed of the stratified split.
+        stratify_by: label column the split is stratified on (default: the first label).
+        synapses: attach the synapse point sets (needs ``synapses.parquet``).
+
+    Example:
+        >>> GraphConfig(labels=["cell_class"]).labels
+        ('cell_class',)
+    """
+
+    labels: tuple[str, ...] = DEFAULT_LABELS
+    min_class_count: int = 10
+    split: tuple[float, float, float] = (0.7, 0.15, 0.15)
+    split_seed: int = 0
+    stratify_by: str | None = None
+    synapses: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "labels", tuple(self.labels))
+        object.__setattr__(self, "split", tuple(float(f) for f in self.split))
+        if len(self.split) != 3 or abs(sum(self.split) - 1) > 1e-6 or min(self.split) < 0:
+            raise ValueError(f"split must be three fractions summing to 1, got {self.split}")
+        if self.min_class_count < 1:
+            raise ValueError(f"min_class_count must be >= 1, got {self.min_class_count}")
