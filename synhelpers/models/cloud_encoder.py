@@ -3,9 +3,11 @@
 Paper: same building blocks as the Synapformer connection encoder (PointNet shared MLP,
 kNN local attention, masked pooling), applied to all of one neuron's own synaptic sites.
 
-Input: ``site_ptr`` (N+1,), ``site_pos`` (M, 3) normalised, ``site_is_post`` (M,) bool.
-Each neuron's sites are subsampled to K_n (random in training, FPS in evaluation).
-Per point: ``[(p - c_n) * unit (3), is_post (1)]``; per set: ``[c_n (3), log1p(n_sites) / 5]``.
+Input (explicit tensors): ``site_ptr`` (N+1,), ``site_pos`` (M, 3) in the normalised frame,
+``site_is_post`` (M,) bool, ``unit_um`` (N,) micrometres per normalised unit of each neuron's
+connectome. Each neuron's sites are subsampled to K_n (random in training, FPS in evaluation).
+Per point: ``[(p - c_n) u (3), is_post (1)]`` with ``u = unit_um / coord_unit_um``;
+per set: ``[c_n (3), log1p(n_sites) / 5]``.
 Output: ``(N, cloud_dim)`` one embedding per neuron (zeros' encoding for a neuron without sites).
 """
 
@@ -22,7 +24,10 @@ __all__ = ["SynapseCloudEncoder"]
 
 
 class SynapseCloudEncoder(nn.Module):
-    """Per-neuron synapse-cloud encoder. ``forward(data) -> (N, cfg.cloud_dim)``."""
+    """Per-neuron synapse-cloud encoder.
+
+    ``forward(site_ptr, site_pos, site_is_post, unit_um) -> (N, cfg.cloud_dim)``.
+    """
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -30,23 +35,28 @@ class SynapseCloudEncoder(nn.Module):
         self.core = PointSetCore(4, 4, cfg.point_dim, cfg.cloud_dim, cfg.knn, cfg.attn_heads)
         self.plans = PlanCache()
 
-    def encode_padded(self, pos: Tensor, is_post: Tensor, mask: Tensor, centroid: Tensor, size: Tensor) -> Tensor:
-        """pos (B, P, 3), is_post (B, P) bool, mask (B, P), centroid (B, 3), size (B,) -> (B, cloud_dim)."""
-        rel = (pos - centroid[:, None]) * self.cfg.coord_unit
+    def encode_padded(self, pos: Tensor, is_post: Tensor, mask: Tensor, centroid: Tensor,
+                      size: Tensor, unit_um: Tensor) -> Tensor:
+        """pos (B, P, 3), is_post (B, P) bool, mask (B, P), centroid (B, 3), size (B,),
+        unit_um (B,) -> (B, cloud_dim)."""
+        unit = (unit_um / self.cfg.coord_unit_um).to(pos.dtype)[:, None, None]
+        rel = (pos - centroid[:, None]) * unit
         feats = torch.cat([rel, is_post[..., None].to(pos.dtype)], dim=-1)
         set_feats = torch.cat([centroid, torch.log1p(size.float())[:, None] / 5.0], dim=-1)
         return self.core(feats, rel, mask, set_feats)
 
-    def forward(self, data) -> Tensor:
-        ptr, pos = data.site_ptr, data.site_pos
+    def forward(self, site_ptr: Tensor, site_pos: Tensor, site_is_post: Tensor,
+                unit_um: Tensor) -> Tensor:
+        """Encode every neuron's site cloud (shapes in the module docstring) -> (N, cloud_dim)."""
+        ptr, pos = site_ptr, site_pos
         plan, centroid = self.plans.get(ptr, pos, self.cfg.cloud_size, self.cfg.point_budget)
         centroid = centroid.to(pos.dtype)
         sizes = ptr[1:] - ptr[:-1]
         sets_all, embs = [], []
         for chunk in plan.chunks(self.training, pos):
             idx = chunk.index
-            embs.append(self.encode_padded(pos[idx], data.site_is_post[idx], chunk.mask,
-                                           centroid[chunk.sets], sizes[chunk.sets]))
+            embs.append(self.encode_padded(pos[idx], site_is_post[idx], chunk.mask,
+                                           centroid[chunk.sets], sizes[chunk.sets], unit_um[chunk.sets]))
             sets_all.append(chunk.sets)
         n = plan.num_sets
         if not embs:

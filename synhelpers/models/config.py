@@ -1,10 +1,15 @@
-"""Model configuration: one small dataclass shared by every model in the registry."""
+"""Model configuration: one small dataclass of sizes and choices shared by every registry model.
+
+It holds no data statistics (those are graph attributes written by the builder, e.g.
+``roi_center`` and ``pos_unit_um``) and no loss weights (those are in ``TrainConfig``).
+Pure Python: cheap to import.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
-__all__ = ["ModelConfig", "TASK_COLUMNS"]
+__all__ = ["ModelConfig", "TASK_COLUMNS", "GNN_KINDS"]
 
 #: Task name on the command line -> label column(s) in the graph.
 TASK_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -13,10 +18,13 @@ TASK_COLUMNS: dict[str, tuple[str, ...]] = {
     "both": ("cell_class", "predictedNt"),
 }
 
+#: Message-passing layers the connectome encoder can use.
+GNN_KINDS = ("gat", "gatv2", "sage", "gin", "gcn")
+
 
 @dataclass
 class ModelConfig:
-    """Sizes of every model. Data-dependent fields are filled by :meth:`from_data`.
+    """Sizes and choices of every model. Shape fields are filled by :meth:`from_data`.
 
     Attributes:
         num_node_features: F, width of ``data.x``.
@@ -31,22 +39,24 @@ class ModelConfig:
         cloud_size: K_n, sites kept per neuron.
         knn: k, neighbours per point in local set attention.
         attn_heads: heads of the local set attention.
-        gnn: one of ``gat``, ``gatv2``, ``sage``, ``gin``, ``gcn``.
+        gnn: one of :data:`GNN_KINDS`.
         gnn_layers: message-passing layers.
         gat_heads: attention heads in GAT / GATv2 layers.
         dropout: dropout on node representations.
         roi_embed_dim: width of the learned per-synapse ROI embedding.
-        coord_unit: multiply centroid-relative normalised coordinates by this (the graph
-            stores (voxel - center) / pos_scale; ``pos_scale / 1000`` puts them in ~8 um units).
-        pair_unit: multiply a normalised pre -> post displacement by this
-            (``pos_scale / 32``: T-bar to PSD distances of 20-50 voxels become ~1).
-        roi_centers: (R, 3) mean normalised pre-synaptic position per ROI, from the training
-            graph (label-free); synapses are also located relative to their ROI's centre.
+        coord_unit_um: length unit of positions inside a set, in micrometres (8 um = 1,000
+            hemibrain voxels): coordinates relative to a set's centroid are divided by it.
+        pair_unit_um: length unit of the T-bar -> PSD displacement, in micrometres (0.256 um =
+            32 voxels of 8 nm; real displacements are 20-50 voxels, so values are ~1).
         point_budget: max padded points per chunk of sets (memory bound at hemibrain scale).
         checkpoint_chunks: recompute set-encoder chunks in backward (activation checkpointing).
         table_dim: width of the original design's per-neuron embedding table.
-        aux_weight: loss weight of the per-view auxiliary heads of a fused model (0 = none;
-            see :class:`synhelpers.models.HybridModel`). Models with one view ignore it.
+        aux_heads: give a fused model one extra head per view (wiring, synapse), trained with
+            ``TrainConfig.aux_weight`` (see :class:`synhelpers.models.hybrid.HybridModel`).
+
+    Example:
+        >>> ModelConfig(gnn="gat").gnn
+        'gat'
     """
 
     num_node_features: int = 0
@@ -66,44 +76,49 @@ class ModelConfig:
     gat_heads: int = 2
     dropout: float = 0.1
     roi_embed_dim: int = 8
-    coord_unit: float = 1.0
-    pair_unit: float = 1.0
-    roi_centers: list = field(default_factory=list)
+    coord_unit_um: float = 8.0
+    pair_unit_um: float = 0.256
     point_budget: int = 1_000_000
     checkpoint_chunks: bool = False
     table_dim: int = 1024
-    aux_weight: float = 0.5
+    aux_heads: bool = True
+
+    def __post_init__(self) -> None:
+        if self.gnn not in GNN_KINDS:
+            raise ValueError(f"gnn must be one of {', '.join(GNN_KINDS)}; got {self.gnn!r}")
+        for name in ("hidden", "point_dim", "syn_dim", "cloud_dim", "set_size", "cloud_size",
+                     "knn", "attn_heads", "gnn_layers", "gat_heads", "point_budget", "table_dim"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.hidden % self.gat_heads or self.point_dim % self.attn_heads:
+            raise ValueError("hidden must be divisible by gat_heads, point_dim by attn_heads")
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        """Every field that ``--set FIELD=VALUE`` may override."""
+        return [f.name for f in fields(cls)]
 
     @classmethod
     def from_data(cls, data, label_columns, **overrides) -> ModelConfig:
-        """Fill the data-dependent fields from a graph ``Data`` and the label columns to predict."""
-        num_classes = {c: len(data.label_names[c]) for c in label_columns}
-        pos_scale = float(getattr(data, "pos_scale", 1000.0))
+        """Fill the shape fields from a graph ``Data`` and the label columns to predict.
+
+        Raises:
+            ValueError: an override names no field (the message lists them) or a bad value.
+        """
+        unknown = sorted(set(overrides) - set(cls.field_names()))
+        if unknown:
+            raise ValueError(f"unknown model setting(s) {unknown}; settings are "
+                             f"{', '.join(cls.field_names())}")
         base = dict(
             num_node_features=int(data.x.shape[1]),
             num_rois=len(data.roi_names),
             num_nodes=int(data.num_nodes),
-            num_classes=num_classes,
-            coord_unit=pos_scale / 1000.0,
-            pair_unit=pos_scale / 32.0,
-            roi_centers=_roi_centers(data),
+            num_classes={c: len(data.label_names[c]) for c in label_columns},
         )
         base.update(overrides)
         return cls(**base)
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def _roi_centers(data) -> list:
-    """Mean normalised pre-synaptic position of each ROI's synapses (zeros if none)."""
-    import torch
-
-    r = len(data.roi_names)
-    if "syn_pos" not in data or r == 0:
-        return [[0.0, 0.0, 0.0] for _ in range(r)]
-    roi = data.syn_roi
-    ok = roi >= 0
-    sums = torch.zeros(r, 3, dtype=torch.float64).index_add_(0, roi[ok], data.syn_pos[ok, :3].double())
-    counts = torch.bincount(roi[ok], minlength=r).clamp(min=1).double()
-    return (sums / counts[:, None]).float().tolist()

@@ -25,9 +25,9 @@ from torch import Tensor, nn
 from torch_geometric.nn import GATConv, GATv2Conv, GINEConv, MessagePassing
 from torch_geometric.utils import degree
 
-__all__ = ["GNN_KINDS", "EdgeSAGEConv", "EdgeGCNConv", "DirectedConv", "ConnectomeEncoder"]
+from .config import GNN_KINDS
 
-GNN_KINDS = ("gat", "gatv2", "sage", "gin", "gcn")
+__all__ = ["GNN_KINDS", "EdgeSAGEConv", "EdgeGCNConv", "DirectedConv", "ConnectomeEncoder"]
 
 
 class EdgeSAGEConv(MessagePassing):

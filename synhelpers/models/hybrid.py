@@ -12,9 +12,10 @@ with ``z_e`` (E, syn_dim) from :class:`SynapseSetEncoder`, pool = [max || mean],
 from :class:`SynapseCloudEncoder`. Then a shared trunk ``MLP(r_i)`` and one linear head per
 label column. Output: ``{column: logits (N, C_column)}``.
 
-Auxiliary view heads (``cfg.aux_weight > 0``, training only): one extra head per view, on the
+Auxiliary view heads (``cfg.aux_heads``, training only): one extra head per view, on the
 wiring part ``GNN(...)_i`` and on the synapse part ``[pool || pool || cloud_i]``, returned as
-``{"<column>@wiring", "<column>@synapse"}`` and added to the loss with weight ``aux_weight``.
+``{"<column>@wiring", "<column>@synapse"}`` and added to the loss with weight
+``TrainConfig.aux_weight``.
 Jointly trained multimodal networks tend to fit the easiest view first and leave the other
 under-trained (Wang, Tran & Feiszli, "What makes training multi-modal classification networks
 hard?", CVPR 2020); a loss per view keeps both views learning. Evaluation uses the fused head only.
@@ -31,7 +32,7 @@ from .config import ModelConfig
 from .connectome import ConnectomeEncoder
 from .synapse_encoder import SynapseSetEncoder
 
-__all__ = ["HybridModel", "TaskHeads", "pool_edges_to_nodes"]
+__all__ = ["HybridModel", "TaskHeads", "pool_edges_to_nodes", "node_unit_um"]
 
 
 def pool_edges_to_nodes(z: Tensor, index: Tensor, num_nodes: int) -> Tensor:
@@ -42,6 +43,15 @@ def pool_edges_to_nodes(z: Tensor, index: Tensor, num_nodes: int) -> Tensor:
     zmax = scatter(z, index, dim=0, dim_size=num_nodes, reduce="max")
     zmean = scatter(z, index, dim=0, dim_size=num_nodes, reduce="mean")
     return torch.cat([zmax, zmean], dim=-1)
+
+
+def node_unit_um(data) -> Tensor:
+    """(N,) micrometres per normalised unit for every node, from its connectome's frame."""
+    unit = data.pos_unit_um if "pos_unit_um" in data else torch.ones(1)
+    conn = data.connectome if "connectome" in data else None
+    if conn is None:
+        return unit.to(data.x.device).float().expand(int(data.num_nodes))
+    return unit.to(conn.device).float()[conn]
 
 
 class TaskHeads(nn.Module):
@@ -67,8 +77,6 @@ class HybridModel(nn.Module):
         GNN edge features. pool_syn: pooled in/out connection embeddings. use_cloud: the
         per-neuron synapse-cloud embedding.
     """
-
-    supports_inductive = True
 
     def __init__(self, cfg: ModelConfig, *, use_node_features: bool = True, gnn: str | None = "sage",
                  syn_in_gnn: bool = True, pool_syn: bool = True, use_cloud: bool = True):
@@ -96,15 +104,21 @@ class HybridModel(nn.Module):
             synapse_width += cfg.cloud_dim
         self.heads = TaskHeads(wiring_width + synapse_width, cfg.hidden, cfg.num_classes, cfg.dropout)
         self.aux_heads = nn.ModuleDict()
-        if cfg.aux_weight > 0 and wiring_width and synapse_width:  # only a fused model has views
+        if cfg.aux_heads and wiring_width and synapse_width:  # only a fused model has two views
             self.aux_heads["wiring"] = TaskHeads(wiring_width, cfg.hidden, cfg.num_classes, cfg.dropout)
             self.aux_heads["synapse"] = TaskHeads(synapse_width, cfg.hidden, cfg.num_classes, cfg.dropout)
         self._widths = (wiring_width, synapse_width)
 
     def forward(self, data) -> dict[str, Tensor]:
+        """``data``: a graph (see ``synhelpers.graph.build``) -> ``{column: logits (N, C)}``."""
         n = int(data.num_nodes)
         parts = []
-        z = self.synapse_encoder(data) if self.synapse_encoder is not None else None
+        z = None
+        needs_unit = self.synapse_encoder is not None or self.cloud_encoder is not None
+        unit = node_unit_um(data) if needs_unit else None
+        if self.synapse_encoder is not None:
+            z = self.synapse_encoder(data.syn_ptr, data.syn_pos, data.syn_roi, data.syn_conf,
+                                     data.roi_center, unit[data.edge_index[0]])
         if self.gnn is not None:
             attr = [torch.log1p(data.edge_weight.float())[:, None], data.edge_roi.float()]
             if self.syn_in_gnn:
@@ -117,7 +131,7 @@ class HybridModel(nn.Module):
             parts.append(pool_edges_to_nodes(z, data.edge_index[1], n))  # incoming connections
             parts.append(pool_edges_to_nodes(z, data.edge_index[0], n))  # outgoing connections
         if self.cloud_encoder is not None:
-            parts.append(self.cloud_encoder(data))
+            parts.append(self.cloud_encoder(data.site_ptr, data.site_pos, data.site_is_post, unit))
         r = torch.cat(parts, dim=-1)
         out = self.heads(r)
         if self.training and len(self.aux_heads):

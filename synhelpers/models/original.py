@@ -21,7 +21,7 @@ Published bugs, fixed here:
 4. it crashes as published: this module runs end to end and is covered by the tests.
 
 Limitation kept (by design, not a bug): the per-neuron table has no trained row for a neuron
-unseen in training, so this model cannot run in inductive mode (``supports_inductive = False``).
+unseen in training, so this model cannot run in inductive mode (the registry marks it ``inductive=False``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from torch_geometric.nn import GATConv
 from torch_geometric.utils import scatter
 
 from .config import ModelConfig
-from .hybrid import TaskHeads
+from .hybrid import TaskHeads, node_unit_um
 from .synapse_encoder import SynapseSetEncoder
 
 __all__ = ["OriginalSynapformer"]
@@ -40,8 +40,6 @@ __all__ = ["OriginalSynapformer"]
 
 class OriginalSynapformer(nn.Module):
     """Per-neuron table + 2 GAT layers + per-connection point encoder, concatenated."""
-
-    supports_inductive = False
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -67,7 +65,9 @@ class OriginalSynapformer(nn.Module):
         ei = data.edge_index
         h = self.dropout(torch.relu(self.gat1(self.table.weight, ei)))
         h = torch.relu(self.gat2(h, ei))
-        z = self.point_encoder(data)
+        unit = node_unit_um(data)[ei[0]]
+        z = self.point_encoder(data.syn_ptr, data.syn_pos, data.syn_roi, data.syn_conf,
+                               data.roi_center, unit)
         both = torch.cat([ei[0], ei[1]])
         zn = scatter(torch.cat([z, z]), both, dim=0, dim_size=n, reduce="mean")
         return self.heads(torch.cat([h, zn], dim=-1))

@@ -167,10 +167,6 @@ class SetChunk:
     index: Tensor
     mask: Tensor
 
-    @property
-    def num_points(self) -> int:
-        return int(self.index.numel())
-
 
 @dataclass
 class SetPlan:

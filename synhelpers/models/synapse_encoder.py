@@ -3,15 +3,17 @@
 Paper: Synapformer (connection-level point-set transformer over synaptic pairs), built from
 PointNet (Qi et al., CVPR 2017) and kNN local attention (Point Transformer, Zhao et al., 2021).
 
-Input: for every connection e (pre -> post) its set of synaptic pairs, read from the graph's
-CSR table: ``syn_ptr`` (E+1,), ``syn_pos`` (S, 6) = (pre xyz, post xyz) normalised,
-``syn_roi`` (S,) int64 (-1 unknown), ``syn_conf`` (S, 2). Sets are padded to at most K
-points with a mask (bucketed 1, 2, 4, ..., K); a larger set is subsampled to K points:
-random in training, farthest-point sampling in evaluation.
+Input (explicit tensors, as in PyG layers): for every connection e (pre -> post) its set of
+synaptic pairs from the graph's CSR table: ``syn_ptr`` (E+1,), ``syn_pos`` (S, 6) = (pre xyz,
+post xyz) in the normalised frame, ``syn_roi`` (S,) int64 (-1 unknown), ``syn_conf`` (S, 2);
+``roi_center`` (R, 3) normalised; ``unit_um`` (E,) micrometres per normalised unit of each
+set's connectome. Sets are padded to at most K points with a mask (bucketed 1, 2, 4, ..., K);
+a larger set is subsampled to K points: random in training, farthest-point sampling in
+evaluation.
 
-Per point: ``[(p - c_e) * unit (6), (post - pre) * pair_unit (3), |post - pre| * pair_unit (1),
-(pre - roi_centre) * unit (3), confidences (2), ROI embedding]`` with ``c_e`` the centroid of
-the whole set (``unit`` ~ 1000 voxels, ``pair_unit`` ~ 32 voxels); per set:
+Per point, with ``u = unit_um / coord_unit_um`` and ``v = unit_um / pair_unit_um``:
+``[(p - c_e) u (6), (post - pre) v (3), |post - pre| v (1), (pre - roi_centre) u (3),
+confidences (2), ROI embedding]`` with ``c_e`` the centroid of the whole set; per set:
 ``[c_e (6), log1p(n_e) / 5]``.
 Maths: ``z_e = MLP([pool_i Block(MLP(f_i)) || c_e || log1p n_e])``.
 
@@ -50,7 +52,16 @@ class PlanCache:
 
 
 class SynapseSetEncoder(nn.Module):
-    """Per-connection synapse-set encoder. ``forward(data) -> (E, cfg.syn_dim)``."""
+    """Per-connection synapse-set encoder.
+
+    ``forward(syn_ptr, syn_pos, syn_roi, syn_conf, roi_center, unit_um) -> (E, cfg.syn_dim)``.
+
+    Args:
+        cfg: sizes (``set_size``, ``point_dim``, ``syn_dim``, ``knn``, units ...).
+        use_attention: local kNN attention block (False: plain PointNet).
+        relative: point coordinates relative to the set's centroid (False: absolute, as the
+            original design).
+    """
 
     def __init__(self, cfg: ModelConfig, use_attention: bool = True, relative: bool = True):
         super().__init__()
@@ -58,40 +69,43 @@ class SynapseSetEncoder(nn.Module):
         self.relative = relative
         self.roi_embed = nn.Embedding(cfg.num_rois + 1, cfg.roi_embed_dim)
         point_in = 6 + 3 + 1 + 3 + 2 + cfg.roi_embed_dim
-        centers = torch.tensor(cfg.roi_centers, dtype=torch.float32).reshape(-1, 3)
-        self.register_buffer("roi_centers", torch.cat([torch.zeros(1, 3), centers]), persistent=False)
         self.core = PointSetCore(point_in, 7, cfg.point_dim, cfg.syn_dim, cfg.knn, cfg.attn_heads,
                                  use_attention=use_attention)
         self.plans = PlanCache()
 
     def encode_padded(self, pos: Tensor, roi: Tensor, conf: Tensor, mask: Tensor,
-                      centroid: Tensor, size: Tensor) -> Tensor:
+                      centroid: Tensor, size: Tensor, roi_center: Tensor, unit_um: Tensor) -> Tensor:
         """Encode padded sets. pos (B, P, 6), roi (B, P), conf (B, P, 2), mask (B, P),
-        centroid (B, 6), size (B,) number of synapses of the full set -> (B, syn_dim)."""
-        unit = self.cfg.coord_unit
+        centroid (B, 6), size (B,) number of synapses of the full set, roi_center (R, 3),
+        unit_um (B,) micrometres per normalised unit -> (B, syn_dim)."""
+        unit = (unit_um / self.cfg.coord_unit_um).to(pos.dtype)[:, None, None]
+        pair = (unit_um / self.cfg.pair_unit_um).to(pos.dtype)[:, None, None]
         rel = (pos - centroid[:, None]) * unit if self.relative else pos * unit
-        disp = (pos[..., 3:] - pos[..., :3]) * self.cfg.pair_unit
+        disp = (pos[..., 3:] - pos[..., :3]) * pair
         roi1 = roi.clamp(min=-1) + 1  # 0 = unknown ROI
-        centre = self.roi_centers[roi1] if self.roi_centers.shape[0] == self.cfg.num_rois + 1 else 0.0
-        in_roi = (pos[..., :3] - centre) * unit * (roi1 > 0)[..., None]
+        centers = torch.cat([roi_center.new_zeros(1, 3), roi_center.to(pos.dtype)])
+        in_roi = (pos[..., :3] - centers[roi1]) * unit * (roi1 > 0)[..., None]
         feats = torch.cat([rel, disp, disp.norm(dim=-1, keepdim=True), in_roi, conf,
                            self.roi_embed(roi1)], dim=-1)
         set_feats = torch.cat([centroid, torch.log1p(size.float())[:, None] / 5.0], dim=-1)
         return self.core(feats, rel, mask, set_feats)
 
-    def _encode_chunk(self, pos, roi, conf, centroid, sizes, sets, index, mask):
-        return self.encode_padded(pos[index], roi[index], conf[index], mask, centroid[sets], sizes[sets])
+    def _encode_chunk(self, pos, roi, conf, centroid, sizes, roi_center, unit_um, sets, index, mask):
+        return self.encode_padded(pos[index], roi[index], conf[index], mask, centroid[sets],
+                                  sizes[sets], roi_center, unit_um[sets])
 
-    def forward(self, data) -> Tensor:
-        ptr, pos = data.syn_ptr, data.syn_pos
+    def forward(self, syn_ptr: Tensor, syn_pos: Tensor, syn_roi: Tensor, syn_conf: Tensor,
+                roi_center: Tensor, unit_um: Tensor) -> Tensor:
+        """Encode every set of the CSR table (shapes in the module docstring) -> (E, syn_dim)."""
+        ptr, pos = syn_ptr, syn_pos
         plan, centroid = self.plans.get(ptr, pos, self.cfg.set_size, self.cfg.point_budget)
         centroid = centroid.to(pos.dtype)
         sizes = ptr[1:] - ptr[:-1]
-        roi, conf = data.syn_roi, data.syn_conf
         sets_all, embs = [], []
         use_ckpt = self.cfg.checkpoint_chunks and self.training and torch.is_grad_enabled()
         for chunk in plan.chunks(self.training, pos):
-            args = (pos, roi, conf, centroid, sizes, chunk.sets, chunk.index, chunk.mask)
+            args = (pos, syn_roi, syn_conf, centroid, sizes, roi_center, unit_um,
+                    chunk.sets, chunk.index, chunk.mask)
             if use_ckpt:
                 emb = checkpoint(self._encode_chunk, *args, use_reentrant=False)
             else:

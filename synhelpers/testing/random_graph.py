@@ -9,7 +9,21 @@ from __future__ import annotations
 import torch
 from torch_geometric.data import Data
 
+from ..graph.features import node_features
+from ..graph.synapses import roi_centers
+
 __all__ = ["make_random_graph"]
+
+
+def _random_split(n: int, g: torch.Generator):
+    """70/15/15 random split masks (N,) bool."""
+    perm = torch.randperm(n, generator=g)
+    n_tr, n_va = int(0.7 * n), int(0.15 * n)
+    masks = [torch.zeros(n, dtype=torch.bool) for _ in range(3)]
+    masks[0][perm[:n_tr]] = True
+    masks[1][perm[n_tr:n_tr + n_va]] = True
+    masks[2][perm[n_tr + n_va:]] = True
+    return masks
 
 
 def make_random_graph(num_nodes: int = 40, num_edges: int = 160, mean_synapses: float = 4.0,
@@ -53,17 +67,8 @@ def make_random_graph(num_nodes: int = 40, num_edges: int = 160, mean_synapses: 
     site_seg = torch.repeat_interleave(torch.arange(n), site_counts)
     site_pos = (home[site_seg] + 0.05 * torch.randn(m, 3, generator=g)).float()
     site_is_post = torch.rand(m, generator=g) < 0.5
-    from ..graph import node_features  # the same wiring features as real graphs
-
     x = node_features(edge_index, edge_weight, edge_roi.float(), n)
-    perm = torch.randperm(n, generator=g)
-    n_tr, n_va = int(0.7 * n), int(0.15 * n)
-    train_mask = torch.zeros(n, dtype=torch.bool)
-    val_mask = torch.zeros(n, dtype=torch.bool)
-    test_mask = torch.zeros(n, dtype=torch.bool)
-    train_mask[perm[:n_tr]] = True
-    val_mask[perm[n_tr:n_tr + n_va]] = True
-    test_mask[perm[n_tr + n_va:]] = True
+    train_mask, val_mask, test_mask = _random_split(n, g)
     return Data(
         num_nodes=n, body_id=torch.arange(n, dtype=torch.long) + 1000, x=x,
         edge_index=edge_index, edge_weight=edge_weight, edge_roi=edge_roi.float(),
@@ -71,6 +76,8 @@ def make_random_graph(num_nodes: int = 40, num_edges: int = 160, mean_synapses: 
         syn_ptr=syn_ptr, syn_pos=syn_pos, syn_roi=syn_roi, syn_conf=syn_conf.float(),
         site_ptr=site_ptr, site_pos=site_pos, site_is_post=site_is_post,
         pos_center=torch.zeros(3), pos_scale=20000.0, voxel_nm=8.0,
+        pos_unit_um=torch.tensor([20000.0 * 8.0 / 1000.0]), roi_center=roi_centers(syn_pos, syn_roi, r),
+        connectome=torch.zeros(n, dtype=torch.long), connectome_names=["random"],
         label_columns=["cell_class", "predictedNt"],
         y_cell_class=y_cls, y_predictedNt=y_nt,
         label_names={"cell_class": [f"c{i}" for i in range(num_classes)],
