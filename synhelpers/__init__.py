@@ -8,25 +8,21 @@ Stages, each a folder, with files between them (flyvis-style layout):
 - ``synhelpers.runs``     stage 3: Lightning training, the baseline, metrics, ``metrics.json``
 - ``synhelpers.figures``  stage 4: every figure, drawn from graphs and saved runs
 - ``synhelpers.testing``  local fake servers and small random graphs for tests
+
+Heavy libraries are imported on first use (see :mod:`synhelpers._lazy`).
 """
 
-from .tables import (
-    Connectome,
-    TableError,
-    WeightMismatchWarning,
-    from_frames,
-    load_tables,
-    write_tables,
-)
+from ._lazy import lazy_exports
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-__all__ = [
-    "Connectome",
-    "TableError",
-    "WeightMismatchWarning",
-    "from_frames",
-    "load_tables",
-    "write_tables",
-    "__version__",
-]
+_EXPORTS = {
+    "Connectome": ".tables.contract",
+    "TableError": ".tables.contract",
+    "WeightMismatchWarning": ".tables.contract",
+    "from_frames": ".tables.contract",
+    "load_tables": ".tables.contract",
+    "write_tables": ".tables.contract",
+}
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)
+__all__ = [*__all__, "__version__"]

@@ -1,53 +1,107 @@
-"""The ablation used by notebooks 03 and 04: several models, both modes, N seeds, saved runs.
+"""Several models, both modes, N seeds, with saved runs reused; and ``run_task``, the whole
+comparison behind the training notebooks (one call per task, so 03 and 04 share their code).
 
 A run folder whose ``metrics.json`` already holds the same configuration *and* was trained on
-the same graph (``data_fingerprint``) is reused, so the notebooks' tables and figures are
-regenerated from saved runs. After a change to the model code, pass ``retrain=True``.
+the same graph (``data_fingerprint``) is reused, so tables and figures are regenerated from
+saved runs. After a change to the model code, pass ``retrain=True``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-from ..graph import graph_fingerprint
+import pandas as pd
+
+from .. import profile as profiles
+from ..graph import GraphConfig, build_cached, graph_fingerprint
 from ..io import read_json
+from ..tables.synthetic import SyntheticConfig, ensure_synthetic
 from .config import TrainConfig
+from .results import load_runs, summary_table
 from .train import run_training
 
-__all__ = ["run_ablation"]
+__all__ = ["run_ablation", "run_task", "TaskResult", "CEILING_KEYS"]
+
+#: Task -> the keys of ``synthetic.json`` holding its ceiling (macro-F1, accuracy).
+CEILING_KEYS = {"cell_class": ("ceiling_macro_f1", "ceiling"), "nt": ("nt_ceiling_macro_f1", "nt_ceiling")}
+
+
+def _report(name: str, mode: str, how: str, res: dict) -> None:
+    if res.get("not_applicable"):
+        print(f"{name:13s} {mode:12s} not applicable: per-neuron table, no unseen neurons")
+        return
+    m, s, n = res["mean"], res["std"], len(res["seeds"])
+    spread = f" ± {s['test_macro_f1']:.3f}" if n > 1 else ""
+    print(f"{name:13s} {mode:12s} {how}: test macro-F1 {m['test_macro_f1']:.3f}{spread} "
+          f"({n} seed{'s' if n != 1 else ''}, {m['epoch_time_s']:.2f} s/epoch)", flush=True)
 
 
 def run_ablation(data, runs_dir, task: str, models, modes=("transductive",), *, seeds: int = 3,
-                 max_epochs: int = 200, patience: int = 30, lr: float = 8e-3, retrain: bool = False,
-                 verbose: bool = True, **train_kw) -> dict[str, Path]:
+                 retrain: bool = False, verbose: bool = True, **train_kw) -> dict[str, Path]:
     """Train every (model, mode) for ``seeds`` seeds; returns ``{"model/mode": run folder}``.
 
     ``modes`` maps to models either as a tuple (all models in all modes) or as a dict
-    ``{mode: [models]}``.
+    ``{mode: [models]}``. ``train_kw`` are further :class:`TrainConfig` fields.
     """
     plan = modes if isinstance(modes, dict) else {m: list(models) for m in modes}
     fingerprint = graph_fingerprint(data)
+    train_kw.setdefault("progress", "none")
     out: dict[str, Path] = {}
     for mode, names in plan.items():
         for name in names:
-            cfg = TrainConfig(model=name, task=task, mode=mode, seeds=seeds, max_epochs=max_epochs,
-                              patience=patience, lr=lr, **train_kw)
+            cfg = TrainConfig(model=name, task=task, mode=mode, seeds=seeds, **train_kw)
             run_dir = Path(runs_dir) / f"{name}_{mode}"
             f = run_dir / "metrics.json"
             saved = read_json(f) if f.exists() and not retrain else {}
             if saved.get("config") == cfg.to_dict() and saved.get("data_fingerprint") == fingerprint:
-                res = saved
-                how = "reused"
+                res, how = saved, "reused"
             else:
-                res = run_training(data, cfg, run_dir)
-                how = "trained"
+                res, how = run_training(data, cfg, run_dir), "trained"
             out[f"{name}/{mode}"] = run_dir
             if verbose:
-                if res.get("not_applicable"):
-                    print(f"{name:13s} {mode:12s} not applicable: per-neuron table, no unseen neurons")
-                else:
-                    m, s = res["mean"], res["std"]
-                    print(f"{name:13s} {mode:12s} {how}: test macro-F1 {m['test_macro_f1']:.3f} ± "
-                          f"{s['test_macro_f1']:.3f} ({len(res['seeds'])} seeds, "
-                          f"{m['epoch_time_s']:.2f} s/epoch)", flush=True)
+                _report(name, mode, how, res)
     return out
+
+
+@dataclass
+class TaskResult:
+    """Everything a training notebook shows, read back from the saved runs."""
+
+    task: str
+    dataset: str
+    runs: dict[str, dict]          # "model/mode" -> metrics.json
+    table: pd.DataFrame            # summary_table, ceiling as the last row
+    ceiling: dict | None           # {"macro_f1", "accuracy"} of the synthetic generator
+    class_dependency: dict | None  # synthetic class -> "synapse" | "wiring" | "both"
+    seeds: int
+    n_neurons: int
+
+
+def run_task(task: str, *, profile: str | None = None, models=("sage", "synapse_only", "hybrid", "original"),
+             inductive_models=("sage", "hybrid", "original"), seeds: int | None = None,
+             max_epochs: int | None = None, retrain: bool = False, **train_kw) -> TaskResult:
+    """The ablation of one task on the profile's synthetic connectome, from saved runs when
+    they match (see :func:`run_ablation`).
+
+    Args:
+        task: ``cell_class`` or ``nt``. profile: ``default`` / ``small`` / None (environment).
+        models / inductive_models: registry names per mode. seeds, max_epochs: None = profile's.
+        train_kw: other :class:`TrainConfig` fields (``lr``, ``patience`` ...).
+    """
+    P = profiles.resolve(profile)
+    seeds, max_epochs = seeds or P.seeds, max_epochs or P.max_epochs
+    tables_dir = P.data_dir / "synthetic"
+    ensure_synthetic(SyntheticConfig(n_neurons=P.n_neurons, seed=0), tables_dir)
+    data = build_cached(tables_dir, tables_dir / "graph", GraphConfig())
+    meta = read_json(tables_dir / "synthetic.json")
+    f1_key, acc_key = CEILING_KEYS[task]
+    ceiling = {"macro_f1": meta[f1_key], "accuracy": meta[acc_key]}
+    run_dirs = run_ablation(data, P.runs_dir / f"train_{task}", task, models,
+                            {"transductive": list(models), "inductive": list(inductive_models)},
+                            seeds=seeds, max_epochs=max_epochs, retrain=retrain, **train_kw)
+    runs = load_runs(run_dirs)
+    table = summary_table(runs, ceiling_macro_f1=ceiling["macro_f1"], ceiling_accuracy=ceiling["accuracy"])
+    return TaskResult(task, data.dataset_name, runs, table, ceiling,
+                      meta.get("class_dependency") if task == "cell_class" else None, seeds,
+                      int(data.num_nodes))

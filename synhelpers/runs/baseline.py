@@ -16,36 +16,20 @@ deviation of the neuron's own T-bar and postsynaptic-site positions (normalised 
 
 from __future__ import annotations
 
-import argparse
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch_geometric.data import Data
 
-from ..io import write_json
+from ..graph import load_graph
+from ..io import read_json, write_json
+from .config import BaselineConfig
 from .metrics import classification_metrics, summarise_seeds
 
 __all__ = ["BaselineConfig", "baseline_features", "fit_quick_baseline", "run_baseline"]
-
-
-@dataclass(frozen=True)
-class BaselineConfig:
-    """Settings of the quick baseline.
-
-    Attributes:
-        label: label column (``y_<label>`` must be in the graph).
-        c_grid: inverse regularisation strengths tried; the best on validation macro-F1 wins.
-        max_iter: solver iterations.
-        seed: random state of the solver.
-    """
-
-    label: str = "cell_class"
-    c_grid: tuple[float, ...] = (0.1, 1.0, 10.0)
-    max_iter: int = 300
-    seed: int = 0
 
 
 def _segment_mean_std(ptr: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
@@ -119,9 +103,6 @@ def fit_quick_baseline(data: Data, cfg: BaselineConfig = BaselineConfig()) -> di
 
 def run_baseline(graph_dir: str | Path, out: str | Path, cfg: BaselineConfig = BaselineConfig()) -> dict:
     """Load a graph, fit the quick baseline, write ``out/metrics.json``. Returns its contents."""
-    from ..graph import load_graph
-    from ..io import read_json
-
     graph_dir = Path(graph_dir)
     data = load_graph(graph_dir)
     seed_metrics = fit_quick_baseline(data, cfg)
@@ -143,22 +124,3 @@ def run_baseline(graph_dir: str | Path, out: str | Path, cfg: BaselineConfig = B
         result["ceiling"] = {"accuracy": s[key], "macro_f1": s[f"{key}_macro_f1"]}
     write_json(Path(out) / "metrics.json", result)
     return result
-
-
-def register(subparsers) -> None:
-    p = subparsers.add_parser("baseline", help="fit the quick logistic-regression baseline",
-                              description=run_baseline.__doc__)
-    p.add_argument("--graph", required=True, help="graph folder (from `build`)")
-    p.add_argument("--out", required=True, help="run folder; metrics.json is written there")
-    p.add_argument("--label", default="cell_class")
-    p.set_defaults(func=_cli)
-
-
-def _cli(args: argparse.Namespace) -> int:
-    r = run_baseline(args.graph, args.out, BaselineConfig(label=args.label))
-    s = r["seeds"][0]
-    ceil = r.get("ceiling")
-    extra = f" (synthetic ceiling: accuracy {ceil['accuracy']:.3f}, macro-F1 {ceil['macro_f1']:.3f})" if ceil else ""
-    print(f"{r['model']} on {r['dataset']}, {args.label}: test accuracy {s['test_accuracy']:.3f}, "
-          f"macro-F1 {s['test_macro_f1']:.3f}{extra} -> {args.out}/metrics.json")
-    return 0

@@ -1,42 +1,34 @@
-"""Commands ``train`` and ``models`` (see ``python -m synhelpers train --help``)."""
+"""Commands of stage 3: ``train``, ``baseline`` and ``models``.
+
+Example::
+
+    python -m synhelpers train --data data/synthetic/graph --model hybrid --seeds 3 --out runs/hybrid
+    python -m synhelpers baseline --graph data/synthetic/graph --out runs/baseline
+
+Defaults come from :class:`~synhelpers.runs.config.TrainConfig` and
+:class:`~synhelpers.runs.config.BaselineConfig`, so they have one home.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-__all__ = ["register"]
+from ..cliargs import existing_dir, nonneg_int, positive_int, writable_dir
+from ..models.config import TASK_COLUMNS
+from .config import MODES, BaselineConfig, TrainConfig
+
+__all__ = ["register", "parse_overrides", "plural"]
 
 
-def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "train", help="train a model for N seeds; writes metrics.json, checkpoints, TensorBoard logs",
-        description="Train one registry model on a graph (or tables) folder with early stopping and "
-                    "model selection on validation macro-F1; the test split is evaluated once.")
-    p.add_argument("--data", required=True, help="graph folder (graph.pt) or tables folder")
-    p.add_argument("--task", default="cell_class", choices=["cell_class", "nt", "both"])
-    p.add_argument("--model", default="hybrid", help="registry name (see `python -m synhelpers models`)")
-    p.add_argument("--seeds", type=int, default=1, help="number of seeds (mean and std reported)")
-    p.add_argument("--first-seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="run folder, e.g. runs/hybrid")
-    p.add_argument("--mode", default="transductive", choices=["transductive", "inductive"])
-    p.add_argument("--max-epochs", type=int, default=200)
-    p.add_argument("--patience", type=int, default=20)
-    p.add_argument("--lr", type=float, default=5e-3)
-    p.add_argument("--weight-decay", type=float, default=1e-4)
-    p.add_argument("--loss-weight", action="append", default=[], metavar="COLUMN=W",
-                   help="multitask loss weight per label column (repeatable)")
-    p.add_argument("--accelerator", default="auto", help="auto, cpu, gpu")
-    p.add_argument("--devices", default="1", help="Lightning devices (e.g. 1, 2, auto)")
-    p.add_argument("--precision", default=None, help="default: bf16-mixed on CUDA, 32-true on CPU")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                   help="override a ModelConfig field, e.g. --set gnn=gat --set set_size=32")
-    p.add_argument("--progress", action="store_true", help="show progress bars")
-    p.set_defaults(func=_train)
+def plural(n: int, word: str) -> str:
+    """``"1 seed"``, ``"3 seeds"``.
 
-    m = subparsers.add_parser("models", help="list the model registry")
-    m.set_defaults(func=_models)
+    Example:
+        >>> plural(1, "seed"), plural(2, "seed")
+        ('1 seed', '2 seeds')
+    """
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _parse_value(text: str):
@@ -46,14 +38,51 @@ def _parse_value(text: str):
         return text
 
 
-def _train(args: argparse.Namespace) -> int:
-    from .config import TrainConfig
-    from .train import run_training
+def parse_overrides(items: list[str], model: str) -> dict:
+    """``["gnn=gat", "hidden=32"]`` -> checked ``ModelConfig`` overrides for ``model``.
+
+    Raises:
+        ConfigError: malformed item, unknown field (the message lists the fields), a bad value,
+            or a field the model's name fixes.
+    """
+    from ..errors import ConfigError
+    from ..models import ModelConfig, get_spec
 
     overrides = {}
-    for item in args.set:
-        k, _, v = item.partition("=")
-        overrides[k] = _parse_value(v)
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise ConfigError(f"--set {item!r}: expected FIELD=VALUE")
+        overrides[key.strip()] = _parse_value(value)
+    unknown = sorted(set(overrides) - set(ModelConfig.field_names()))
+    if unknown:
+        raise ConfigError(f"--set: unknown model setting(s) {unknown}; settings are "
+                          f"{', '.join(ModelConfig.field_names())}")
+    try:
+        ModelConfig(**overrides)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"--set: {e}") from None
+    fixed = {k: v for k, v in get_spec(model).fixed.items() if k in overrides and overrides[k] != v}
+    if fixed:
+        raise ConfigError(f"--set: model {model!r} fixes {fixed}; use --model hybrid --set ... "
+                          f"or the model named after the setting")
+    return overrides
+
+
+def _check_model(name: str) -> None:
+    from ..errors import ConfigError
+    from ..models import list_models
+
+    names = [m.name for m in list_models()]
+    if name not in names:
+        raise ConfigError(f"--model {name!r}: unknown model; models are {', '.join(names)}")
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .train import run_training
+
+    _check_model(args.model)
+    overrides = parse_overrides(args.set, args.model)
     weights = {}
     for item in args.loss_weight:
         k, _, v = item.partition("=")
@@ -62,17 +91,33 @@ def _train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(model=args.model, task=args.task, mode=args.mode, seeds=args.seeds,
                       first_seed=args.first_seed, max_epochs=args.max_epochs, patience=args.patience,
                       lr=args.lr, weight_decay=args.weight_decay, loss_weights=weights,
-                      accelerator=args.accelerator, devices=devices, precision=args.precision,
-                      num_threads=args.threads, progress=args.progress, model_overrides=overrides)
+                      aux_weight=args.aux_weight, accelerator=args.accelerator, devices=devices,
+                      precision=args.precision, num_threads=args.threads,
+                      progress="none" if args.quiet else args.progress, model_overrides=overrides)
     res = run_training(args.data, cfg, args.out)
     if "not_applicable" in res:
         print(f"not applicable: {res['not_applicable']}")
         return 0
     mean, std = res["mean"], res["std"]
-    print(f"{args.model} {args.task} ({args.mode}, {len(res['seeds'])} seeds): "
-          f"test macro-F1 {mean['test_macro_f1']:.3f} ± {std['test_macro_f1']:.3f}, "
-          f"accuracy {mean['test_accuracy']:.3f} ± {std['test_accuracy']:.3f}, "
+    n = len(res["seeds"])
+    spread = (lambda k: f" ± {std[k]:.3f}") if n > 1 else (lambda k: "")
+    print(f"{args.model} {args.task} ({args.mode}, {plural(n, 'seed')}): "
+          f"test macro-F1 {mean['test_macro_f1']:.3f}{spread('test_macro_f1')}, "
+          f"accuracy {mean['test_accuracy']:.3f}{spread('test_accuracy')}, "
           f"epoch {mean['epoch_time_s']:.3f} s -> {args.out}/metrics.json")
+    return 0
+
+
+def _baseline(args: argparse.Namespace) -> int:
+    from .baseline import run_baseline
+
+    r = run_baseline(args.graph, args.out, BaselineConfig(label=args.label))
+    s = r["seeds"][0]
+    ceil = r.get("ceiling")
+    extra = (f" (synthetic ceiling: accuracy {ceil['accuracy']:.3f}, macro-F1 {ceil['macro_f1']:.3f})"
+             if ceil else "")
+    print(f"{r['model']} on {r['dataset']}, {args.label}: test accuracy {s['test_accuracy']:.3f}, "
+          f"macro-F1 {s['test_macro_f1']:.3f}{extra} -> {args.out}/metrics.json")
     return 0
 
 
@@ -81,5 +126,58 @@ def _models(args: argparse.Namespace) -> int:
 
     for spec in list_models():
         ind = "" if spec.inductive else "  [transductive only]"
-        print(f"{spec.name:14s} {spec.views:15s} {spec.description}{ind}")
+        print(f"{spec.name:13s} needs {spec.views:22s} {spec.description}{ind}")
     return 0
+
+
+def _register_train(subparsers) -> None:
+    d = TrainConfig()
+    p = subparsers.add_parser(
+        "train", help="train a model for N seeds; writes metrics.json, checkpoints, TensorBoard logs",
+        description="Train one registry model on a graph (or tables) folder with early stopping and "
+                    "model selection on validation macro-F1; the test split is evaluated once per seed.")
+    a = p.add_argument
+    a("--data", type=existing_dir, required=True, help="graph folder (graph.pt) or tables folder")
+    tasks = ", ".join(f"{k} ({'+'.join(v)})" for k, v in TASK_COLUMNS.items())
+    a("--task", default=d.task, choices=list(TASK_COLUMNS), help=f"what to predict: {tasks}")
+    a("--model", default=d.model, help=f"registry name, see `python -m synhelpers models` (default {d.model})")
+    a("--seeds", type=positive_int, default=d.seeds, help="number of seeds; mean ± std are reported")
+    a("--first-seed", type=nonneg_int, default=d.first_seed, help="value of the first seed")
+    a("--out", type=writable_dir, required=True, help="run folder, e.g. runs/hybrid")
+    a("--mode", default=d.mode, choices=MODES,
+      help="transductive: whole graph, test labels hidden; inductive: test neurons removed in training")
+    a("--max-epochs", type=positive_int, default=d.max_epochs,
+      help=f"epoch cap; an epoch is one full-graph step (default {d.max_epochs})")
+    a("--patience", type=positive_int, default=d.patience,
+      help=f"epochs without a better validation macro-F1 before stopping (default {d.patience})")
+    a("--lr", type=float, default=d.lr, help=f"AdamW learning rate (default {d.lr})")
+    a("--weight-decay", type=float, default=d.weight_decay, help=f"AdamW weight decay (default {d.weight_decay})")
+    a("--loss-weight", action="append", default=[], metavar="COLUMN=W",
+      help="loss weight of a label column in multitask training (repeatable; default 1)")
+    a("--aux-weight", type=float, default=d.aux_weight,
+      help=f"loss weight of a fused model's per-view heads (default {d.aux_weight})")
+    a("--accelerator", default=d.accelerator, help="Lightning accelerator: auto, cpu, gpu")
+    a("--devices", default=str(d.devices), help="Lightning devices, e.g. 1, 2, auto")
+    a("--precision", default=None, help="Lightning precision; default bf16-mixed on CUDA, 32-true on CPU")
+    a("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's)")
+    a("--set", action="append", default=[], metavar="FIELD=VALUE",
+      help="override a model setting, e.g. --set gnn=gat --set set_size=32 (repeatable)")
+    a("--progress", default="auto", choices=["auto", "lines", "bar", "none"],
+      help="per-epoch report: auto = one line per epoch (a bar in Jupyter)")
+    a("--quiet", action="store_true", help="no per-epoch report")
+    p.set_defaults(func=_train)
+
+
+def register(subparsers) -> None:
+    """Add the ``train``, ``baseline`` and ``models`` commands."""
+    _register_train(subparsers)
+    b = BaselineConfig()
+    p = subparsers.add_parser("baseline", help="fit the quick logistic-regression baseline",
+                              description="Logistic regression on wiring and synapse-summary "
+                                          "features; C chosen on validation, test scored once.")
+    p.add_argument("--graph", type=existing_dir, required=True, help="graph folder (from `build`)")
+    p.add_argument("--out", type=writable_dir, required=True, help="run folder; metrics.json goes there")
+    p.add_argument("--label", default=b.label, help=f"label column (default {b.label})")
+    p.set_defaults(func=_baseline)
+    m = subparsers.add_parser("models", help="list the model registry and the views each model needs")
+    m.set_defaults(func=_models)

@@ -1,12 +1,16 @@
-"""Training configuration."""
+"""Configurations of stage 3 (pure Python: cheap to import for the CLI).
+
+The command line takes its defaults from these dataclasses, so the defaults have one home.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-__all__ = ["TrainConfig", "MODES"]
+__all__ = ["TrainConfig", "BaselineConfig", "MODES", "PROGRESS"]
 
 MODES = ("transductive", "inductive")
+PROGRESS = ("auto", "lines", "bar", "none")
 
 
 @dataclass
@@ -19,15 +23,22 @@ class TrainConfig:
         mode: ``transductive`` (whole graph visible, test labels hidden) or ``inductive``
             (test neurons and their connections absent in training, added at inference).
         seeds: number of seeds; seed values are ``first_seed .. first_seed + seeds - 1``.
-        max_epochs / patience: early stopping on validation macro-F1 (mode max).
+        max_epochs / patience: early stopping on validation macro-F1 (mode max); an epoch is
+            one optimisation step over the full graph.
         lr / weight_decay: AdamW.
         loss_weights: label column -> loss weight (multitask); missing columns weigh 1.
+        aux_weight: loss weight of a fused model's per-view auxiliary heads (0 = unused).
         accelerator / devices / precision: Lightning settings; ``precision=None`` means
             ``bf16-mixed`` on CUDA and ``32-true`` on CPU.
         deterministic: ``torch.use_deterministic_algorithms`` (CPU runs are bit-reproducible).
         num_threads: torch CPU threads (None = leave as is).
-        progress: show Lightning progress bars.
+        progress: ``auto`` (a bar in Jupyter, one line per epoch elsewhere), ``lines``,
+            ``bar`` or ``none``.
         model_overrides: fields of :class:`synhelpers.models.ModelConfig` to override.
+
+    Example:
+        >>> TrainConfig(model="sage").patience
+        30
     """
 
     model: str = "hybrid"
@@ -40,17 +51,42 @@ class TrainConfig:
     lr: float = 8e-3
     weight_decay: float = 1e-4
     loss_weights: dict[str, float] = field(default_factory=dict)
+    aux_weight: float = 0.5
     accelerator: str = "auto"
     devices: int | str = 1
     precision: str | None = None
     deterministic: bool = True
     num_threads: int | None = None
-    progress: bool = False
+    progress: str = "auto"
     model_overrides: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.progress not in PROGRESS:
+            raise ValueError(f"progress must be one of {PROGRESS}, got {self.progress!r}")
+        for name in ("seeds", "max_epochs", "patience"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0 or self.weight_decay < 0 or self.aux_weight < 0:
+            raise ValueError("lr must be > 0; weight_decay and aux_weight >= 0")
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    """Settings of the quick logistic-regression baseline.
+
+    Attributes:
+        label: label column (``y_<label>`` must be in the graph).
+        c_grid: inverse regularisation strengths tried; the best on validation macro-F1 wins.
+        max_iter: solver iterations.
+        seed: random state of the solver.
+    """
+
+    label: str = "cell_class"
+    c_grid: tuple[float, ...] = (0.1, 1.0, 10.0)
+    max_iter: int = 300
+    seed: int = 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import time
+from dataclasses import asdict, is_dataclass
 
 import lightning as L
 import numpy as np
@@ -17,9 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from .metrics import macro_f1
 from ..models import ModelConfig, build_model
 from .config import TrainConfig
+from .metrics import macro_f1
 
 __all__ = ["NodeClassifier", "GraphDataModule", "EpochStats", "hide_test_labels", "label_mask"]
 
@@ -39,44 +40,73 @@ def label_mask(data, column: str, split: str):
     return data[f"{split}_mask"] & (data[f"y_{column}"] >= 0)
 
 
-class NodeClassifier(L.LightningModule):
-    """Wraps a registry model; multitask loss ``sum_c w_c CE(logits_c[m_c], y_c[m_c])``."""
+def _as_dict(cfg) -> dict:
+    return asdict(cfg) if is_dataclass(cfg) else dict(cfg)
 
-    def __init__(self, model_name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, columns):
+
+class NodeClassifier(L.LightningModule):
+    """Wraps a registry model; multitask loss ``sum_c w_c CE(logits_c[m_c], y_c[m_c])``.
+
+    A fused model's auxiliary view heads (outputs ``"<column>@<view>"``, training only) add
+    ``aux_weight`` times their own loss; the main loss (``train_loss``) and the auxiliary one
+    (``train_aux_loss``) are logged apart, so ``train_loss`` compares with other models' and
+    with the validation loss.
+
+    Args:
+        model_name: registry name. model_cfg / train_cfg: :class:`ModelConfig` and
+        :class:`TrainConfig` (or their dicts, as saved in a checkpoint's hyperparameters).
+        columns: label columns to predict.
+    """
+
+    def __init__(self, model_name: str, model_cfg: ModelConfig | dict, train_cfg: TrainConfig | dict,
+                 columns: list[str]):
         super().__init__()
-        self.model = build_model(model_name, model_cfg)
-        self.model_cfg = model_cfg
-        self.train_cfg = train_cfg
+        self.save_hyperparameters({"model_name": model_name, "model_cfg": _as_dict(model_cfg),
+                                   "train_cfg": _as_dict(train_cfg), "columns": list(columns)})
+        self.model_cfg = ModelConfig(**self.hparams.model_cfg)
+        self.train_cfg = TrainConfig(**self.hparams.train_cfg)
+        self.model = build_model(model_name, self.model_cfg)
         self.columns = list(columns)
-        self.history: dict[str, list] = {"epoch": [], "train_loss": [], "val_loss": [],
-                                         "val_macro_f1": [], "val_accuracy": []}
+        self.history: dict[str, list] = {"epoch": [], "train_loss": [], "train_aux_loss": [],
+                                         "val_loss": [], "val_macro_f1": [], "val_accuracy": []}
 
     def forward(self, data):
         return self.model(data)
 
-    def _loss(self, out, data, split):
-        """Weighted cross-entropy over the label columns; auxiliary view heads (keys
-        ``"<column>@<view>"``, training only) add ``aux_weight`` times their own loss."""
-        total = 0.0
+    def losses(self, out, data, split) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(main, aux)``: weighted cross-entropy of the fused heads, and of the view heads."""
+        main, aux = torch.zeros((), device=self.device), torch.zeros((), device=self.device)
         for key, logits in out.items():
             c, _, view = key.partition("@")
             m = label_mask(data, c, split)
             if c in self.columns and m.any():
-                w = self.train_cfg.loss_weights.get(c, 1.0)
+                loss = self.train_cfg.loss_weights.get(c, 1.0) * F.cross_entropy(
+                    logits[m].float(), data[f"y_{c}"][m])
                 if view:
-                    w = w * self.model_cfg.aux_weight
-                total = total + w * F.cross_entropy(logits[m].float(), data[f"y_{c}"][m])
-        return total
+                    aux = aux + loss
+                else:
+                    main = main + loss
+        return main, aux
+
+    def _loss(self, out, data, split):
+        main, aux = self.losses(out, data, split)
+        return main + self.train_cfg.aux_weight * aux
 
     def training_step(self, data, batch_idx):
-        loss = self._loss(self(data), data, "train")
-        self.log("train_loss", loss, batch_size=1, prog_bar=True)
-        self._last_train_loss = float(loss.detach())
-        return loss
+        main, aux = self.losses(self(data), data, "train")
+        self.log("train_loss", main, batch_size=1)
+        if self._has_aux:
+            self.log("train_aux_loss", aux, batch_size=1)
+        self._last = (float(main.detach()), float(aux.detach()))
+        return main + self.train_cfg.aux_weight * aux
+
+    @property
+    def _has_aux(self) -> bool:
+        return len(getattr(self.model, "aux_heads", ())) > 0
 
     def validation_step(self, data, batch_idx):
         out = self(data)
-        loss = self._loss(out, data, "val")
+        loss, _ = self.losses(out, data, "val")
         f1s, accs = [], []
         for c in self.columns:
             m = label_mask(data, c, "val")
@@ -85,12 +115,14 @@ class NodeClassifier(L.LightningModule):
             f1s.append(macro_f1(y, p))
             accs.append(float((y == p).mean()) if len(y) else 0.0)
         f1, acc = float(np.mean(f1s)), float(np.mean(accs))
-        self.log("val_macro_f1", f1, batch_size=1, prog_bar=True)
+        self.log("val_macro_f1", f1, batch_size=1)
         self.log("val_accuracy", acc, batch_size=1)
         self.log("val_loss", loss, batch_size=1)
+        main, aux = getattr(self, "_last", (float("nan"), float("nan")))
         h = self.history
         h["epoch"].append(int(self.current_epoch))
-        h["train_loss"].append(getattr(self, "_last_train_loss", float("nan")))
+        h["train_loss"].append(main)
+        h["train_aux_loss"].append(aux if self._has_aux else None)
         h["val_loss"].append(float(loss))
         h["val_macro_f1"].append(f1)
         h["val_accuracy"].append(acc)

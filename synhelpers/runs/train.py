@@ -11,7 +11,7 @@ test split exactly once on the full graph. ``metrics.json`` (written atomically)
      "mean": {...}, "std": {...}}
 
 Fractions are in 0..1. The run folder also holds ``seed<k>/best.ckpt`` and TensorBoard logs
-under ``tb/``.
+under ``tb/`` (hyperparameters in ``tb/seed<k>/hparams.yaml``).
 """
 
 from __future__ import annotations
@@ -27,17 +27,16 @@ import lightning as L
 import numpy as np
 import torch
 
-from .metrics import SUMMARY_KEYS, classification_metrics, summarise_seeds
+from ..graph import build_cached, graph_fingerprint, inductive_train_graph, load_graph
 from ..io import write_json
 from ..models import TASK_COLUMNS, ModelConfig, get_spec
 from .config import TrainConfig
+from .metrics import classification_metrics, summarise_seeds
 from .module import EpochStats, GraphDataModule, NodeClassifier, hide_test_labels, label_mask
+from .progress import EpochProgress
 
 __all__ = ["run_training", "train_one_seed", "evaluate_test", "load_data", "NotApplicable",
-           "SCALAR_KEYS"]
-
-#: Per-seed scalar metrics that get a mean and a std (one list for every model and the baseline).
-SCALAR_KEYS = SUMMARY_KEYS
+           "load_checkpoint_state"]
 
 
 class NotApplicable(RuntimeError):
@@ -46,16 +45,19 @@ class NotApplicable(RuntimeError):
 
 def load_data(path):
     """A graph from a graph folder (``graph.pt``), or built and cached from a tables folder."""
-    from ..graph import GraphConfig, build_cached, load_graph
-
     p = Path(path)
     if (p / "graph.pt").exists():
         return load_graph(p)
-    if (p / "graph" / "graph.pt").exists():
-        return load_graph(p / "graph")
     if (p / "neurons.parquet").exists():
-        return build_cached(p, p / "graph", GraphConfig())
+        return build_cached(p, p / "graph")
     raise FileNotFoundError(f"{p}: neither a graph folder (graph.pt) nor a tables folder (neurons.parquet)")
+
+
+def load_checkpoint_state(path, device="cpu") -> dict:
+    """The ``state_dict`` and ``epoch`` of a Lightning checkpoint, read with ``weights_only=True``
+    (a crafted file cannot run code)."""
+    ckpt = torch.load(path, map_location=device, weights_only=True)
+    return {"state_dict": ckpt["state_dict"], "epoch": int(ckpt["epoch"])}
 
 
 def _device_info(trainer) -> str:
@@ -87,21 +89,8 @@ def evaluate_test(module: NodeClassifier, data, columns) -> dict:
     return res
 
 
-def train_one_seed(data, cfg: TrainConfig, seed: int, out_dir: Path, *, test_graph=None) -> dict:
-    """Train one seed and evaluate its selected checkpoint on the test split once."""
-    columns = TASK_COLUMNS[cfg.task]
-    spec = get_spec(cfg.model)
-    if cfg.mode == "inductive" and not spec.inductive:
-        raise NotApplicable(f"model {cfg.model!r} cannot run inductively: {spec.description}")
-    if cfg.num_threads:
-        torch.set_num_threads(cfg.num_threads)
-    from ..graph import inductive_train_graph
-
-    base = inductive_train_graph(data) if cfg.mode == "inductive" else data
-    train_graph = hide_test_labels(base, columns)
-    L.seed_everything(seed, workers=True, verbose=False)
-    model_cfg = ModelConfig.from_data(train_graph, columns, **cfg.model_overrides)
-    module = NodeClassifier(cfg.model, model_cfg, cfg, columns)
+def _make_trainer(cfg: TrainConfig, seed: int, out_dir: Path, cuda: bool):
+    """Trainer with checkpointing and early stopping on validation macro-F1, TensorBoard logs."""
     seed_dir = out_dir / f"seed{seed}"
     # a retrained seed replaces its old checkpoint and TensorBoard events (no mixed curves)
     for old in (seed_dir, out_dir / "tb" / f"seed{seed}"):
@@ -110,69 +99,82 @@ def train_one_seed(data, cfg: TrainConfig, seed: int, out_dir: Path, *, test_gra
                                                mode="max", save_top_k=1, enable_version_counter=False)
     stop = L.pytorch.callbacks.EarlyStopping(monitor="val_macro_f1", mode="max", patience=cfg.patience)
     stats = EpochStats()
-    cuda = torch.cuda.is_available() and cfg.accelerator in ("auto", "gpu", "cuda")
-    precision = cfg.precision or ("bf16-mixed" if cuda else "32-true")
+    progress = EpochProgress(cfg.progress, label=f"{cfg.model} seed {seed}", max_epochs=cfg.max_epochs)
     logger = L.pytorch.loggers.TensorBoardLogger(out_dir, name="tb", version=f"seed{seed}",
                                                  default_hp_metric=False)
     trainer = L.Trainer(
         max_epochs=cfg.max_epochs, accelerator=cfg.accelerator, devices=cfg.devices,
-        precision=precision, deterministic=True if not cuda else ("warn" if cfg.deterministic else False),
-        callbacks=[ckpt, stop, stats], logger=logger, enable_progress_bar=cfg.progress,
+        precision=cfg.precision or ("bf16-mixed" if cuda else "32-true"),
+        deterministic=True if not cuda else ("warn" if cfg.deterministic else False),
+        callbacks=[ckpt, stop, stats, progress], logger=logger, enable_progress_bar=False,
         enable_model_summary=False, num_sanity_val_steps=0, log_every_n_steps=1,
     )
-    if cuda:
-        # move the graph once: Lightning's per-step transfer is then a no-op and the
-        # encoders' set plans (cached per tensor) survive across epochs
-        train_graph = train_graph.to("cuda")
-        torch.cuda.reset_peak_memory_stats()
+    return trainer, ckpt, stats
+
+
+def _fit(trainer, module, train_graph) -> float:
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*log_every_n_steps.*")
         warnings.filterwarnings("ignore", message=".*treespec.*")
         trainer.fit(module, datamodule=GraphDataModule(train_graph))
-    fit_time = time.perf_counter() - t0
-    device = trainer.strategy.root_device
-    peak, peak_kind = _peak_memory_mb(device)
-    # reload the selected checkpoint (best validation macro-F1) and test it once
-    state = torch.load(ckpt.best_model_path, map_location=device, weights_only=False)["state_dict"]
-    module.load_state_dict(state)
-    test_graph = data if test_graph is None else test_graph
-    test = evaluate_test(module, test_graph, columns)
-    best_epoch = int(state_epoch(ckpt.best_model_path))
-    res = {
-        "seed": seed,
-        "test_accuracy": float(np.mean([test[c]["accuracy"] for c in columns])),
-        "test_macro_f1": float(np.mean([test[c]["macro_f1"] for c in columns])),
-        "test_balanced_accuracy": float(np.mean([test[c]["balanced_accuracy"] for c in columns])),
-    }
+    return time.perf_counter() - t0
+
+
+def _scores(test: dict, columns, class_names) -> dict:
+    """Per-seed test scores, averaged over the label columns; details per column."""
+    res = {key: float(np.mean([test[c][key.removeprefix("test_")] for c in columns]))
+           for key in ("test_accuracy", "test_macro_f1", "test_balanced_accuracy")}
     if len(columns) == 1:
         c = columns[0]
-        res["test_per_class_f1"] = test[c]["per_class_f1"]
-        res["test_confusion_matrix"] = test[c]["confusion_matrix"]
-        res["class_names"] = test_graph.label_names[c]
+        res.update(test_per_class_f1=test[c]["per_class_f1"],
+                   test_confusion_matrix=test[c]["confusion_matrix"], class_names=class_names[c])
     res["per_task"] = test
-    res.update({
-        "best_val_macro_f1": float(ckpt.best_model_score),
-        "best_epoch": best_epoch,
-        "epochs": int(trainer.current_epoch),
-        "epoch_time_s": float(np.median(stats.times)) if stats.times else float("nan"),
-        "fit_time_s": fit_time,
-        "peak_memory_mb": float(peak),
-        "peak_memory_kind": peak_kind,
-        "device": _device_info(trainer),
-        "precision": precision,
-        "test_evaluations": module.test_evaluations,
-        "checkpoint": str(Path(ckpt.best_model_path).relative_to(out_dir)),
-        "num_parameters": int(sum(p.numel() for p in module.parameters())),
-        "model_config": model_cfg.to_dict(),
-        "history": module.history,
-    })
     return res
 
 
-def state_epoch(path) -> int:
-    return int(torch.load(path, map_location="cpu", weights_only=False)["epoch"])
+def train_one_seed(data, cfg: TrainConfig, seed: int, out_dir: Path, *, test_graph=None) -> dict:
+    """Train one seed and evaluate its selected checkpoint on the test split once."""
+    columns = TASK_COLUMNS[cfg.task]
+    spec = get_spec(cfg.model)
+    if cfg.mode == "inductive" and not spec.inductive:
+        raise NotApplicable(f"model {cfg.model!r} cannot run inductively: {spec.description}")
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    base = inductive_train_graph(data) if cfg.mode == "inductive" else data
+    train_graph = hide_test_labels(base, columns)
+    L.seed_everything(seed, workers=True, verbose=False)
+    model_cfg = ModelConfig.from_data(train_graph, columns, **cfg.model_overrides)
+    module = NodeClassifier(cfg.model, model_cfg, cfg, columns)
+    cuda = torch.cuda.is_available() and cfg.accelerator in ("auto", "gpu", "cuda")
+    trainer, ckpt, stats = _make_trainer(cfg, seed, out_dir, cuda)
+    if cuda:
+        # move the graph once: Lightning's per-step transfer is then a no-op and the
+        # encoders' set plans (cached per tensor) survive across epochs
+        train_graph = train_graph.to("cuda")
+        torch.cuda.reset_peak_memory_stats()
+    fit_time = _fit(trainer, module, train_graph)
+    device = trainer.strategy.root_device
+    peak, peak_kind = _peak_memory_mb(device)
+    # reload the selected checkpoint (best validation macro-F1) and test it once
+    state = load_checkpoint_state(ckpt.best_model_path, device)
+    module.load_state_dict(state["state_dict"])
+    test_graph = data if test_graph is None else test_graph
+    res = {"seed": seed, **_scores(evaluate_test(module, test_graph, columns), columns,
+                                   test_graph.label_names)}
+    res.update({
+        "best_val_macro_f1": float(ckpt.best_model_score), "best_epoch": state["epoch"],
+        "epochs": int(trainer.current_epoch),
+        "epoch_time_s": float(np.median(stats.times)) if stats.times else float("nan"),
+        "fit_time_s": fit_time, "peak_memory_mb": float(peak), "peak_memory_kind": peak_kind,
+        "device": _device_info(trainer), "precision": trainer.precision,
+        "test_evaluations": module.test_evaluations,
+        "checkpoint": str(Path(ckpt.best_model_path).resolve().relative_to(out_dir.resolve())),
+        "num_parameters": int(sum(p.numel() for p in module.parameters())),
+        "model_config": model_cfg.to_dict(), "history": module.history,
+    })
+    return res
 
 
 def run_training(data, cfg: TrainConfig, out_dir, *, quiet: bool = True) -> dict:
@@ -188,10 +190,9 @@ def run_training(data, cfg: TrainConfig, out_dir, *, quiet: bool = True) -> dict
     if quiet:
         for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
             logging.getLogger(name).setLevel(logging.ERROR)
-    from ..graph import graph_fingerprint
-
     result = {"model": cfg.model, "task": cfg.task, "mode": cfg.mode, "config": cfg.to_dict(),
-              "label_columns": list(TASK_COLUMNS[cfg.task]), "dataset": str(getattr(data, "dataset_name", "unnamed graph")),
+              "label_columns": list(TASK_COLUMNS[cfg.task]),
+              "dataset": str(getattr(data, "dataset_name", "unnamed graph")),
               "data_fingerprint": graph_fingerprint(data), "seeds": [], "mean": {}, "std": {}}
     try:
         for k in range(cfg.seeds):

@@ -1,0 +1,98 @@
+"""Argument types for the command line: each checks its value before any work starts and
+says what is allowed (argparse turns the ``ArgumentTypeError`` into a one-line usage error)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+__all__ = ["positive_int", "nonneg_int", "int_in", "fraction", "existing_dir", "existing_file",
+           "writable_dir", "choice_list"]
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1.
+
+    Example:
+        >>> positive_int("3")
+        3
+    """
+    return int_in(1, None)(text)
+
+
+def nonneg_int(text: str) -> int:
+    """An integer >= 0."""
+    return int_in(0, None)(text)
+
+
+def int_in(lo: int | None, hi: int | None):
+    """A type that accepts integers in ``[lo, hi]`` (either bound may be None)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            rng = f"in [{lo}, {hi}]" if hi is not None else f">= {lo}"
+            raise argparse.ArgumentTypeError(f"must be {rng}, got {value}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def fraction(text: str) -> float:
+    """A float in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
+    return value
+
+
+def existing_dir(text: str) -> Path:
+    """A folder that exists."""
+    p = Path(text)
+    if not p.is_dir():
+        raise argparse.ArgumentTypeError(f"folder not found: {text}")
+    return p
+
+
+def existing_file(text: str) -> Path:
+    """A file that exists."""
+    p = Path(text)
+    if not p.is_file():
+        raise argparse.ArgumentTypeError(f"file not found: {text}")
+    return p
+
+
+def writable_dir(text: str) -> Path:
+    """An output folder: it exists and is writable, or it can be created (its nearest existing
+    parent is a writable folder). Nothing is created here."""
+    p = Path(text)
+    if p.exists() and not p.is_dir():
+        raise argparse.ArgumentTypeError(f"not a folder: {text}")
+    probe = p
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"cannot write to {text} ({probe} is not writable)")
+    return p
+
+
+def choice_list(choices):
+    """A comma-separated subset of ``choices`` (order kept, duplicates dropped)."""
+
+    def parse(text: str) -> list[str]:
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        bad = [t for t in items if t not in choices]
+        if bad or not items:
+            raise argparse.ArgumentTypeError(
+                f"unknown {', '.join(bad) or 'empty list'}; choose from {', '.join(choices)}")
+        return list(dict.fromkeys(items))
+
+    return parse
