@@ -1,92 +1,199 @@
 """Figures of training runs, drawn from saved ``metrics.json`` files (never from memory).
 
-- :func:`plot_learning_curves`: validation macro-F1 (and training loss) per epoch, per run.
+- :func:`plot_ablation`: test macro-F1 per model, transductive and inductive side by side,
+  every seed a point, the generator's ceiling as a line.
+- :func:`plot_learning_curves`: validation macro-F1 and training loss per epoch.
 - :func:`plot_confusion`: the test confusion matrix summed over seeds, row-normalised.
-- :func:`plot_ablation`: test macro-F1 mean ± std per run, with the generator's ceiling.
-- :func:`save_figure`: PNG and SVG side by side.
+- :func:`plot_run_summary`: confusion and per-class F1 of one run.
+- :func:`task_figures`, :func:`make_run_figures`: write them with the naming scheme of
+  :func:`~synhelpers.figures.save.figure_name`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.lines import Line2D
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from ..io import read_json
+from .save import figure_name, save_figure
 
-__all__ = ["save_figure", "plot_learning_curves", "plot_confusion", "plot_ablation"]
+__all__ = ["plot_ablation", "plot_learning_curves", "plot_confusion", "plot_run_summary",
+           "task_figures", "make_run_figures", "test_support"]
+
+MODE_COLORS = {"transductive": "#4c72b0", "inductive": "#dd8452"}
 
 
-def save_figure(fig, figures_dir, name: str) -> list[Path]:
-    """Save ``fig`` as ``name.png`` and ``name.svg`` in ``figures_dir``; returns the paths."""
-    d = Path(figures_dir)
-    d.mkdir(parents=True, exist_ok=True)
-    paths = [d / f"{name}.png", d / f"{name}.svg"]
-    fig.savefig(paths[0], dpi=120, bbox_inches="tight")
-    fig.savefig(paths[1], bbox_inches="tight")
-    plt.close(fig)
-    return paths
+def test_support(metrics: dict) -> int:
+    """Number of labelled test neurons a run was scored on (first label column)."""
+    s = metrics["seeds"][0]
+    return int(next(iter(s["per_task"].values()))["support"]) if "per_task" in s else int(
+        s.get("test_support", 0))
+
+
+def _seeds_text(n: int) -> str:
+    return f"{n} seed" + ("" if n == 1 else "s")
+
+
+def plot_ablation(runs: dict[str, dict], ceiling: float | None = None, title: str = ""):
+    """Test macro-F1 (%) per model: a bar per mode (mean), a point per seed, a bar for the
+    standard deviation when there are several seeds; the ceiling as a dashed line.
+
+    ``runs``: ``{"model/mode": metrics}``; runs marked not applicable are labelled "n/a".
+    """
+    models = list(dict.fromkeys(k.split("/")[0] for k in runs))
+    modes = [m for m in MODE_COLORS if any(k.endswith("/" + m) for k in runs)]
+    width = 0.8 / max(len(modes), 1)
+    fig, ax = plt.subplots(figsize=(1.3 * len(models) + 2.5, 4.2))
+    rng = np.random.default_rng(0)
+    for j, mode in enumerate(modes):
+        for i, model in enumerate(models):
+            m = runs.get(f"{model}/{mode}")
+            x = i + (j - (len(modes) - 1) / 2) * width
+            if m is None:
+                continue
+            if m.get("not_applicable") or not m["seeds"]:
+                ax.text(x, 2, "n/a", ha="center", va="bottom", fontsize=8, rotation=90)
+                continue
+            vals = np.array([s["test_macro_f1"] for s in m["seeds"]]) * 100
+            ax.bar(x, vals.mean(), width * 0.9, color=MODE_COLORS[mode], alpha=0.85,
+                   yerr=vals.std(ddof=1) if len(vals) > 1 else None, capsize=3,
+                   label=mode if i == 0 else None)
+            ax.scatter(x + rng.uniform(-0.15, 0.15, len(vals)) * width, vals, s=12, color="k",
+                       zorder=3, label="one seed" if (i == 0 and j == 0) else None)
+    if ceiling is not None:
+        ax.axhline(ceiling * 100, color="k", ls="--", lw=1, label=f"generator ceiling {ceiling * 100:.1f}")
+    ax.set_xticks(range(len(models)), models, fontsize=9)
+    ax.set(ylabel="test macro-F1 (%)", ylim=(0, 100), xlabel="model")
+    ax.grid(axis="y", alpha=0.3)
+    any_run = next(m for m in runs.values() if m["seeds"])
+    n_seeds = len(any_run["seeds"])
+    ax.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=4, frameon=False)
+    ax.set_title((title or "ablation") + f"\nmean ± std over {_seeds_text(n_seeds)}, points: seeds; "
+                 f"n = {test_support(any_run):,} test neurons", fontsize=9, pad=28)
+    fig.tight_layout()
+    return fig
 
 
 def plot_learning_curves(runs: dict[str, dict], title: str = ""):
-    """Validation macro-F1 and training loss against epoch; one line per run and seed."""
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    """Validation macro-F1 and training loss (the fused heads only) against epoch.
+
+    One colour per run; seed 0 solid, other seeds faint; dotted vertical line: the selected
+    (best validation) epoch of each seed.
+    """
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    handles = []
     for i, (label, m) in enumerate(runs.items()):
+        color = colors[i % len(colors)]
         for j, s in enumerate(m.get("seeds", [])):
-            h = s["history"]
-            kw = dict(color=colors[i % len(colors)], alpha=0.9 if j == 0 else 0.4,
-                      label=label if j == 0 else None)
+            h, kw = s["history"], dict(color=color, alpha=0.9 if j == 0 else 0.35, lw=1.3)
             ax1.plot(h["epoch"], h["val_macro_f1"], **kw)
             ax2.plot(h["epoch"], h["train_loss"], **kw)
-            ax1.axvline(s["best_epoch"], color=kw["color"], lw=0.5, ls=":")
-    ax1.set(xlabel="epoch", ylabel="validation macro-F1", ylim=(0, 1))
-    ax2.set(xlabel="epoch", ylabel="training loss", yscale="log")
-    ax1.legend(fontsize=7, loc="lower right")
-    fig.suptitle(title or "learning curves (dotted: selected epoch)")
+            ax1.axvline(s["best_epoch"], color=color, lw=0.7, ls=":")
+        handles.append(Line2D([], [], color=color, label=label))
+    handles += [Line2D([], [], color="grey", label="seed 0"),
+                Line2D([], [], color="grey", alpha=0.35, label="other seeds"),
+                Line2D([], [], color="grey", ls=":", label="selected epoch")]
+    ax1.set(xlabel="epoch (one full-graph step)", ylabel="validation macro-F1", ylim=(0, 1))
+    ax2.set(xlabel="epoch (one full-graph step)", ylabel="training loss, main heads (nats)",
+            yscale="log")
+    for ax in (ax1, ax2):
+        ax.grid(alpha=0.3)
+    fig.legend(handles=handles, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    n_seeds = max(len(m.get("seeds", [])) for m in runs.values())
+    fig.suptitle((title or "learning curves") + f" ({_seeds_text(n_seeds)} per run)", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def _confusion_data(metrics: dict, column: str | None):
+    seeds = metrics["seeds"]
+    if column is None:
+        return [np.array(s["test_confusion_matrix"]) for s in seeds], seeds[0]["class_names"]
+    task = [s["per_task"][column] for s in seeds]
+    return [np.array(t["confusion_matrix"]) for t in task], list(task[0]["per_class_f1"])
 
 
 def plot_confusion(metrics: dict, title: str = "", column: str | None = None):
-    """Row-normalised test confusion matrix summed over seeds."""
-    seeds = metrics["seeds"]
-    if column is None:
-        cms = [np.array(s["test_confusion_matrix"]) for s in seeds]
-        names = seeds[0]["class_names"]
-    else:
-        cms = [np.array(s["per_task"][column]["confusion_matrix"]) for s in seeds]
-        names = [str(i) for i in range(len(cms[0]))]
+    """Row-normalised test confusion matrix summed over seeds (rows: true class)."""
+    cms, names = _confusion_data(metrics, column)
     cm = np.sum(cms, axis=0).astype(float)
     norm = cm / np.clip(cm.sum(1, keepdims=True), 1, None)
     k = len(names)
-    fig, ax = plt.subplots(figsize=(0.45 * k + 2.5, 0.45 * k + 2))
+    fig, ax = plt.subplots(figsize=(0.45 * k + 3, 0.45 * k + 2.5))
     im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(k), names, rotation=90, fontsize=7)
-    ax.set_yticks(range(k), names, fontsize=7)
-    ax.set(xlabel="predicted", ylabel="true")
+    ax.set_xticks(range(k), names, rotation=90, fontsize=8)
+    ax.set_yticks(range(k), names, fontsize=8)
+    ax.set(xlabel="predicted class", ylabel="true class (published label)")
     fig.colorbar(im, ax=ax, fraction=0.046, label="fraction of true class")
-    ax.set_title(title or f"{metrics['model']}: test confusion ({len(seeds)} seeds)", fontsize=9)
+    n = len(cms)
+    ax.set_title((title or f"{metrics['model']}: test confusion")
+                 + f"\nsummed over {_seeds_text(n)}, n = {int(cm.sum() / n):,} test neurons per seed",
+                 fontsize=9)
     fig.tight_layout()
     return fig
 
 
-def plot_ablation(table, title: str = ""):
-    """Bar chart of test macro-F1 (mean ± std over seeds) from :func:`summary_table`."""
-    t = table.dropna(subset=["macro_f1_mean"])
-    is_ceiling = t["run"] == "generator ceiling"
-    runs = t[~is_ceiling]
-    fig, ax = plt.subplots(figsize=(1.0 * len(runs) + 2, 3.6))
-    ax.bar(range(len(runs)), runs["macro_f1_mean"] * 100, yerr=runs["macro_f1_std"] * 100,
-           capsize=3, color="#4c72b0")
-    ax.set_xticks(range(len(runs)), runs["run"], rotation=30, ha="right", fontsize=8)
-    if is_ceiling.any():
-        c = float(t[is_ceiling]["macro_f1_mean"].iloc[0]) * 100
-        ax.axhline(c, color="k", ls="--", lw=1, label=f"generator ceiling {c:.1f}")
-        ax.legend(fontsize=8, loc="lower right")
-    ax.set(ylabel="test macro-F1 (%)", ylim=(0, 100))
-    ax.set_title(title or "ablation (mean ± std over seeds)", fontsize=10)
+def plot_run_summary(metrics: dict):
+    """Row-normalised test confusion matrix (first seed) and per-class F1 (mean ± std over
+    seeds) of one run, with the ceiling when the run has one."""
+    import seaborn as sns
+
+    seed = metrics["seeds"][0]
+    names = metrics.get("class_names") or seed.get("class_names") or list(seed["test_per_class_f1"])
+    cm = np.asarray(seed["test_confusion_matrix"], float)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.8), gridspec_kw={"width_ratios": [1.3, 1]})
+    sns.heatmap(cm / cm.sum(1, keepdims=True).clip(1), ax=axes[0], cmap="Blues", vmin=0, vmax=1,
+                xticklabels=names, yticklabels=names, cbar_kws={"label": "fraction of true class"})
+    axes[0].set(xlabel="predicted class", ylabel="true class (published label)",
+                title=f"test confusion (seed {seed['seed']}, n = {int(cm.sum()):,})")
+    # None marks a class absent from a seed's test split: left out of that class's mean
+    f1 = np.array([[np.nan if s["test_per_class_f1"].get(n) is None else s["test_per_class_f1"][n]
+                    for n in names] for s in metrics["seeds"]], dtype=float)
+    axes[1].barh(names, np.nanmean(f1, 0), xerr=np.nanstd(f1, 0, ddof=1) if len(f1) > 1 else None,
+                 color="#55a868")
+    axes[1].invert_yaxis()
+    axes[1].set(xlim=(0, 1), xlabel="test F1", title="per-class F1")
+    if metrics.get("ceiling"):
+        axes[1].axvline(metrics["ceiling"]["macro_f1"], color="k", ls="--", lw=1,
+                        label="generator ceiling (macro-F1)")
+        axes[1].legend(frameon=False, loc="lower left", bbox_to_anchor=(0, 1.06), fontsize=8)
+    m, s, n = metrics["mean"], metrics["std"], len(metrics["seeds"])
+    pm = (lambda k: f" ± {s.get(k, 0):.3f}") if n > 1 else (lambda k: "")
+    fig.suptitle(f"{metrics.get('dataset', '')}: {metrics['model']} ({metrics['task']}, "
+                 f"{_seeds_text(n)}): test accuracy {m['test_accuracy']:.3f}{pm('test_accuracy')}, "
+                 f"macro-F1 {m['test_macro_f1']:.3f}{pm('test_macro_f1')}")
     fig.tight_layout()
     return fig
+
+
+def task_figures(result, out_dir, confusion_model: str = "hybrid") -> list[Path]:
+    """Ablation, learning curves and the fused model's confusion of a
+    :class:`~synhelpers.runs.ablation.TaskResult`; returns the written paths."""
+    what = {"cell_class": "Cell class", "nt": "Neurotransmitter"}.get(result.task, result.task)
+    params = (result.task, result.dataset, f"{result.seeds} seeds")
+    transductive = {k.split("/")[0]: v for k, v in result.runs.items() if k.endswith("/transductive")}
+    ceiling = result.ceiling["macro_f1"] if result.ceiling else None
+    paths = save_figure(plot_ablation(result.runs, ceiling, f"{what} on {result.dataset}"),
+                        out_dir, figure_name("ablation", *params))
+    paths += save_figure(plot_learning_curves(transductive, f"{what} on {result.dataset}"),
+                         out_dir, figure_name("learning_curves", *params))
+    key = f"{confusion_model}/transductive"
+    if key in result.runs:
+        fig = plot_confusion(result.runs[key], f"{confusion_model} on {result.dataset}: test confusion")
+        paths += save_figure(fig, out_dir, figure_name("confusion", confusion_model, *params))
+    return paths
+
+
+def make_run_figures(runs_dir: str | Path, out_dir: str | Path) -> list[Path]:
+    """A summary figure for every ``runs_dir/*/metrics.json`` that has a confusion matrix."""
+    paths = []
+    for mf in sorted(Path(runs_dir).glob("*/metrics.json")):
+        m = read_json(mf)
+        if m.get("seeds") and "test_confusion_matrix" in m["seeds"][0]:
+            name = figure_name("run_summary", mf.parent.name, m.get("task"), m.get("dataset"))
+            paths += save_figure(plot_run_summary(m), out_dir, name)
+    return paths
