@@ -1,18 +1,22 @@
 # Two entry points (see README):
-#   make quickstart   install into .venv, then synthetic connectome -> graph -> quick model -> figures/
-#   make test         install into .venv, then lint and run every test and notebook (small profile)
+#   make quickstart   install into .venv, then synthetic connectome -> graph -> fused model + baseline -> figures/
+#   make test         install into .venv with the dev tools, then lint and run every test and notebook
 PYTHON ?= python3
 TORCH_VERSION ?= 2.13.0
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 DATA ?= data/synthetic
+RUNS ?= runs/quickstart
 NEURONS ?= 2000
 SEED ?= 0
+QUICK_EPOCHS ?= 80
 
-.PHONY: install quickstart test lint figures clean benchmark
+.PHONY: install install-dev quickstart test lint clean benchmark
 
 install: $(STAMP)
+install-dev: $(DEV_STAMP)
 
 # torch is installed first and pinned, so that nothing later pulls a different (CUDA) build.
 $(STAMP): pyproject.toml
@@ -22,16 +26,23 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e . "torch==$(TORCH_VERSION)"
 	touch $(STAMP)
 
+$(DEV_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e ".[dev]" "torch==$(TORCH_VERSION)"
+	touch $(DEV_STAMP)
+
+# The main job on the embedded default: the fused encoder (a quick profile: at most
+# $(QUICK_EPOCHS) full-graph epochs, one seed) beside the logistic-regression baseline.
 quickstart: $(STAMP)
 	$(BIN)/python -m synhelpers synth --neurons $(NEURONS) --seed $(SEED) --out $(DATA)
 	$(BIN)/python -m synhelpers build --tables $(DATA) --out $(DATA)/graph
-	$(BIN)/python -m synhelpers baseline --graph $(DATA)/graph --out runs/quickstart_baseline
-	$(BIN)/python -m synhelpers figures --tables $(DATA) --graph $(DATA)/graph --runs runs --out figures
+	$(BIN)/python -m synhelpers baseline --graph $(DATA)/graph --out $(RUNS)/baseline
+	$(BIN)/python -m synhelpers train --data $(DATA)/graph --model hybrid --max-epochs $(QUICK_EPOCHS) --out $(RUNS)/hybrid
+	$(BIN)/python -m synhelpers figures --graph $(DATA)/graph --runs $(RUNS) --out figures
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 
-test: $(STAMP)
+test: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	SYNHELPERS_PROFILE=small $(BIN)/python -m pytest --nbval-lax -p no:cacheprovider
 
