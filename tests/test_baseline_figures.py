@@ -7,7 +7,8 @@ import json
 import numpy as np
 
 from synhelpers.cli import main
-from synhelpers.figures.graph import make_graph_figures, make_run_figures
+from synhelpers.figures.graph import make_graph_figures
+from synhelpers.figures.runs import make_run_figures
 from synhelpers.runs.baseline import BaselineConfig, fit_quick_baseline, run_baseline
 from synhelpers.runs.metrics import classification_metrics, summarise_seeds
 
@@ -47,13 +48,16 @@ def test_metrics_helpers():
 def test_figures_png_and_svg(graph, tmp_path, graph_dir):
     paths = make_graph_figures(graph, tmp_path)
     names = {p.name for p in paths}
-    for stem in ("graph_degree_distributions", "graph_synapses_per_connection", "graph_synapses_3d",
-                 "graph_roi_innervation"):
+    ds = "synthetic-300-neurons-seed-1"
+    for stem in (f"degree_distributions__{ds}", f"synapses_per_connection__{ds}",
+                 f"synapses_3d__{ds}__cell_class", f"roi_innervation__{ds}__cell_class"):
         assert {f"{stem}.png", f"{stem}.svg"} <= names
     assert all(p.stat().st_size > 1000 for p in paths)
-    assert "synthetic" in (tmp_path / "graph_degree_distributions.svg").read_text()
+    assert "synthetic" in (tmp_path / f"degree_distributions__{ds}.svg").read_text()
     run_baseline(graph_dir, tmp_path / "runs" / "b", BaselineConfig(c_grid=(1.0,), max_iter=100))
-    assert [p.name for p in make_run_figures(tmp_path / "runs", tmp_path / "f")] == ["run_b.png", "run_b.svg"]
+    stem = f"run_summary__b__cell_class__{ds}"
+    assert [p.name for p in make_run_figures(tmp_path / "runs", tmp_path / "f")] == [
+        f"{stem}.png", f"{stem}.svg"]
 
 
 def test_cli_baseline_and_figures(graph_dir, tmp_path, capsys):
@@ -61,7 +65,7 @@ def test_cli_baseline_and_figures(graph_dir, tmp_path, capsys):
     assert "test accuracy" in capsys.readouterr().out
     assert main(["figures", "--graph", str(graph_dir), "--runs", str(tmp_path / "runs"),
                  "--out", str(tmp_path / "fig")]) == 0
-    assert (tmp_path / "fig" / "run_q.png").exists()
+    assert (tmp_path / "fig" / "run_summary__q__cell_class__synthetic-300-neurons-seed-1.png").exists()
 
 
 def test_atomic_writes_have_normal_permissions(tmp_path):

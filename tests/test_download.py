@@ -369,24 +369,18 @@ def test_killed_at_random_batch_then_rerun_is_identical(tmp_path, baseline):
 # ---- CLI ----------------------------------------------------------------------------------
 
 def test_cli_download_with_bodies_file(tmp_path, monkeypatch, capsys):
-    import argparse
+    from synhelpers.cli import main
 
-    from synhelpers.tables.download import cli
-    parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers(dest="command")
-    cli.register(sub)
     ids = small_tables(seed=1)[0].bodyId[:6].tolist()
     (tmp_path / "ids.txt").write_text("# some\n" + "\n".join(map(str, ids)) + "\n")
     (tmp_path / "tok").write_text(MARKED_TOKEN)
     monkeypatch.delenv("NEUPRINT_APPLICATION_CREDENTIALS", raising=False)
     with fake_server() as srv:
-        args = parser.parse_args(["download", "--dataset", HB, "--out", str(tmp_path / "o"),
-                                  "--bodies", str(tmp_path / "ids.txt"), "--token-file", str(tmp_path / "tok"),
-                                  "--server", srv.url, "--quiet", "--timeout", "5"])
-        assert args.func(args) == 0
-        args = parser.parse_args(["download", "--dataset", "nope:v1", "--out", str(tmp_path / "p"),
-                                  "--token-file", str(tmp_path / "tok"), "--server", srv.url, "--quiet"])
-        assert args.func(args) == 2
+        assert main(["download", "--dataset", HB, "--out", str(tmp_path / "o"),
+                     "--bodies", str(tmp_path / "ids.txt"), "--token-file", str(tmp_path / "tok"),
+                     "--server", srv.url, "--quiet", "--timeout", "5"]) == 0
+        assert main(["download", "--dataset", "nope:v1", "--out", str(tmp_path / "p"),
+                     "--token-file", str(tmp_path / "tok"), "--server", srv.url, "--quiet"]) == 2
     assert sorted(pd.read_parquet(tmp_path / "o" / "neurons.parquet").bodyId) == sorted(ids)
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: ") and "hemibrain:v1.2.1" in err[-1]

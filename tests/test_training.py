@@ -31,7 +31,7 @@ def cfg(**kw):
 
 
 def _state(path):
-    return torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+    return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
 
 
 def test_metrics_json_schema(graph, tmp_path):
@@ -167,8 +167,8 @@ def test_aux_view_heads_add_to_the_training_loss_only(graph):
     from synhelpers.models import ModelConfig
     from synhelpers.runs.module import NodeClassifier, label_mask
 
-    tc = cfg()
-    mc = ModelConfig.from_data(graph, ["cell_class"], **SMALL, aux_weight=0.25)
+    tc = cfg(aux_weight=0.25)
+    mc = ModelConfig.from_data(graph, ["cell_class"], **SMALL)
     module = NodeClassifier("hybrid", mc, tc, ["cell_class"])
     torch.manual_seed(0)
     module.train()
