@@ -346,3 +346,9 @@ def test_part_left_whole_or_too_long_is_finished_by_a_416_answer(tmp_path, extra
     assert rec["size"] == len(files[name]) and (tmp_path / name).read_bytes() == files[name]
     assert ranges == ([f"bytes={len(files[name])}-"] if not extra
                       else [f"bytes={len(files[name] + extra)}-", None])
+
+
+def test_unusable_export_url_is_a_one_line_error_naming_it(tmp_path):
+    with pytest.raises(DownloadError) as ei:
+        fetch_dataset(HB, tmp_path, source="exports", exports_url="gopher://example.invalid/x/", **fast())
+    assert "gopher://example.invalid/x/" + HB_TAR in str(ei.value) and "\n" not in str(ei.value)

@@ -16,13 +16,14 @@ import pandas as pd
 import pyarrow.feather as feather
 
 from .errors import DownloadError
-from .manifest import ExportSet
+from .manifest import ExportSet, TarMember
 from .verify import read_tar_members, reading
 
 __all__ = ["hemibrain_tables", "hemibrain_synapses", "manc_tables", "with_not_primary"]
 
 HB_POINTS = "hemibrain-v1.2-synapse-points-with-body-roi-type-status.feather"
 HB_PARTNERS = "hemibrain-v1.2-synapse-partners.feather"
+HB_MEMBERS = ("traced-neurons.csv", "traced-total-connections.csv", "traced-roi-connections.csv")
 MANC_DIR = "manc-traced-adjacencies-v1.0/"
 MANC_PROPERTIES = "manc-v1.0-neuron-properties.feather"
 
@@ -70,7 +71,9 @@ def with_not_primary(roi: pd.DataFrame, total: pd.DataFrame) -> pd.DataFrame:
 def hemibrain_tables(files: dict[str, Path], es: ExportSet) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(neurons, per-ROI connections)`` from the hemibrain adjacency tarball."""
     spec = es.adjacency[0]
-    members = read_tar_members(files[spec.name], spec.members, label=spec.name)
+    listed = {m.name for m in spec.members}
+    wanted = spec.members + tuple(TarMember(n) for n in HB_MEMBERS if n not in listed)
+    members = read_tar_members(files[spec.name], wanted, label=spec.name)
     tables = {name: _read_csv(data, f"{spec.name} member {name}") for name, data in members.items()}
     neurons = tables["traced-neurons.csv"]
     neurons["status"] = "Traced"

@@ -130,6 +130,8 @@ class _Transfer:
             except (requests.ConnectionError, requests.Timeout,
                     requests.exceptions.ChunkedEncodingError) as e:
                 last = e
+            except requests.RequestException as e:  # a bad URL: retrying will not help
+                raise DownloadError(f"cannot download {self.url}: {type(e).__name__}") from None
             if attempt < retries:
                 time.sleep(min(30.0, backoff * 2 ** attempt))
         raise self._give_up(last, retries)
