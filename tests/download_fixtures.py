@@ -92,14 +92,53 @@ def _feather(df: pd.DataFrame) -> bytes:
     return buf.getvalue()
 
 
-def _tar(members: dict[str, bytes]) -> bytes:
+def _tar(members: dict[str, bytes | tuple[bytes, str]]) -> bytes:
+    """A tar.gz of regular files (``bytes``) and special members (``(tar type, link name)``)."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         for name, data in members.items():
             info = tarfile.TarInfo(name)
+            if isinstance(data, tuple):
+                info.type, info.linkname = data
+                tar.addfile(info)
+                continue
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
+
+
+feather_bytes = _feather
+
+#: What a captive portal (or a proxy's error page) answers with ``200 OK`` for any URL.
+HTML_PAGE = (b"<!DOCTYPE html>\n<html><head><title>Sign in to Guest Wi-Fi</title></head>"
+             b"<body><form action='/login'>Accept the terms to continue</form></body></html>\n")
+
+HB_TAR = "exported-traced-adjacencies-v1.2.tar.gz"
+HB_TAR_DIR = "exported-traced-adjacencies-v1.2"
+
+
+def hemibrain_tar_with(replace: dict[str, bytes | tuple[bytes, str]], seed: int = 1) -> bytes:
+    """The hemibrain adjacency tarball of :func:`hemibrain_export_files` with some members
+    replaced (by base name), e.g. ``{"traced-neurons.csv": (tarfile.SYMTYPE, "/etc/passwd")}``."""
+    with tarfile.open(fileobj=io.BytesIO(hemibrain_export_files(seed)[0][HB_TAR]), mode="r:gz") as t:
+        members = {m.name: t.extractfile(m).read() for m in t.getmembers()}
+    for base, data in replace.items():
+        members[f"{HB_TAR_DIR}/{base}"] = data
+    return _tar(members)
+
+
+def manifest_with(changes: dict[str, dict], member_changes: dict[str, dict] | None = None) -> dict:
+    """The packaged export manifest (a copy) with some file entries changed, by file name, and
+    some tar members changed, by member name: ``manifest_with({NAME: {"size": 3}})``."""
+    from synhelpers.tables.download.manifest import read_manifest
+
+    m = read_manifest()
+    for ds in m["datasets"].values():
+        for f in ds["files"]:
+            f.update(changes.get(f["name"], {}))
+            for mem in f.get("members") or ():
+                mem.update((member_changes or {}).get(mem["name"], {}))
+    return m
 
 
 def hemibrain_export_files(seed: int = 1) -> tuple[dict[str, bytes], tuple]:

@@ -938,6 +938,12 @@ class _FileHandler(BaseHTTPRequestHandler):
             m = re.match(r"bytes=(\d+)-", rng)
             start = int(m.group(1)) if m else 0
             status = 206
+            if start >= len(data):  # as Google Cloud Storage: 416 with the file's length
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(data)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
         body = data[start:]
         self.send_response(status)
         self.send_header("Content-Type", "application/octet-stream")
@@ -970,7 +976,8 @@ class ExportFileServer(_BackgroundServer):
 
     Args:
         files: ``{relative path: bytes}``; served under ``http://127.0.0.1:<port>/<path>``.
-        ranges: honour ``Range: bytes=N-`` with ``206 Partial Content`` (resume).
+        ranges: honour ``Range: bytes=N-`` with ``206 Partial Content`` (resume), or ``416``
+            with ``Content-Range: bytes */SIZE`` when ``N`` is at or past the end.
         truncate: ``{path: n_bytes}``: the first ``truncate_times`` GETs of that path send
             only up to byte ``n_bytes`` of the file and then drop the connection.
         md5_override: ``{path: base64 md5}`` advertised in ``x-goog-hash`` instead of the real

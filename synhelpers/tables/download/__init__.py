@@ -95,25 +95,14 @@ def join_annotations(neurons: pd.DataFrame, annotations: str | os.PathLike | pd.
 
 
 def fetch_dataset(
-    dataset: str,
-    out: str | os.PathLike,
-    token: str | Token | None = None,
-    criteria=None,
-    synapses: bool = True,
-    *,
-    source: str = "neuprint",
-    token_file: str | os.PathLike | None = None,
-    server: str | None = None,
-    annotations: str | os.PathLike | pd.DataFrame | None = None,
-    batch_size: int = 500,
-    timeout: float = 60.0,
-    retries: int = 4,
-    backoff: float = 0.5,
-    exports_url: str | None = None,
-    progress: bool = True,
-    keep_parts: bool = False,
+    dataset: str, out: str | os.PathLike, token: str | Token | None = None, criteria=None,
+    synapses: bool = True, *, source: str = "neuprint", token_file: str | os.PathLike | None = None,
+    server: str | None = None, annotations: str | os.PathLike | pd.DataFrame | None = None,
+    batch_size: int = 500, timeout: float = 60.0, retries: int = 4, backoff: float = 0.5,
+    exports_url: str | None = None, progress: bool = True, keep_parts: bool = False,
+    export_manifest: str | os.PathLike | dict | None = None,
 ) -> Path:
-    """Download a connectome into ``out`` as the data contract's three tables plus a manifest.
+    """Download a connectome into ``out`` (returned as a Path): the contract's tables + manifest.
 
     Args:
         dataset: ``"hemibrain:v1.2.1"``, ``"manc:v1.2.1"``, or any dataset the server lists.
@@ -134,37 +123,40 @@ def fetch_dataset(
         exports_url: base URL of the exports (tests point it at a local server).
         progress: show a progress bar (notebook widget inside Jupyter).
         keep_parts: keep ``out/.parts`` after success.
-
-    Returns:
-        ``out`` as a Path.
+        export_manifest: replaces the packaged export manifest that says what each export
+            file must contain (a JSON path or a dict of the same layout; tests and mirrors).
 
     Raises:
         NoTokenError, TokenRejectedError, UnknownDatasetError, ServerUnreachableError,
         DownloadTimeoutError, ServerError, BadAnswerError, DiskFullError, ExportIntegrityError:
-        one line each. Finished parts are kept, so rerunning resumes.
+        one line each. Finished parts are kept, so rerunning resumes; an export file that
+        fails its check is moved aside to ``out/.downloads/NAME.bad-<time>``, never kept.
         synhelpers.tables.TableError: the assembled tables break the data contract.
     """
     out = Path(out)
     with disk_full_guard(str(out)):
         out.mkdir(parents=True, exist_ok=True)
+    net = {"batch_size": batch_size, "timeout": timeout, "retries": retries, "backoff": backoff,
+           "progress": progress, "store_factory": lambda plan: PartStore(out, plan)}
     if source == "neuprint":
         from .neuprint_source import DEFAULT_SERVER, download_neuprint
 
         tok = resolve_token(token, token_file)
-        result = download_neuprint(
-            dataset, out, tok, criteria=criteria, synapses=synapses, server=server or DEFAULT_SERVER,
-            batch_size=batch_size, timeout=timeout, retries=retries, backoff=backoff,
-            progress=progress, store_factory=lambda plan: PartStore(out, plan))
+        result = download_neuprint(dataset, out, tok, criteria=criteria, synapses=synapses,
+                                   server=server or DEFAULT_SERVER, **net)
     elif source == "exports":
         from .exports import download_exports
 
         result = download_exports(dataset, out, criteria=criteria, synapses=synapses,
-                                  base_url=exports_url, batch_size=batch_size, timeout=timeout,
-                                  retries=retries, backoff=backoff, progress=progress,
-                                  store_factory=lambda plan: PartStore(out, plan))
+                                  base_url=exports_url, manifest=export_manifest, **net)
     else:
         raise DownloadError(f"unknown source {source!r}; use 'neuprint' or 'exports'")
+    _finish(out, dataset, result, annotations, keep_parts)
+    return out
 
+
+def _finish(out: Path, dataset: str, result: dict, annotations, keep_parts: bool) -> None:
+    """Assemble the parts into the final tables and write ``manifest.json``."""
     store, n = result["store"], result["n_batches"]
     hook = None
     if annotations is not None:
@@ -183,4 +175,3 @@ def fetch_dataset(
         write_json(out / "manifest.json", manifest)
     if not keep_parts:
         store.remove()
-    return out

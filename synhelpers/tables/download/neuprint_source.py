@@ -206,59 +206,99 @@ def _sort_neurons(df: pd.DataFrame) -> pd.DataFrame:
     return df.sort_values("bodyId", kind="stable").reset_index(drop=True)
 
 
+def _criteria(criteria, client) -> tuple[str, Callable[[], object], list[int] | None]:
+    """``(description, factory of a fresh NeuronCriteria for the targets, body list or None)``."""
+    from neuprint import NeuronCriteria as NC
+
+    if criteria is None:
+        return "status='Traced'", lambda: NC(status="Traced", client=client), None
+    if isinstance(criteria, NC):
+        return describe_criteria(criteria), lambda: copy.copy(criteria), None
+    body_list = sorted({int(b) for b in criteria})
+    if not body_list:
+        raise DownloadError("criteria is an empty list of bodyIds")
+    return f"bodyId list ({len(body_list)} bodies)", lambda: NC(bodyId=body_list, client=client), body_list
+
+
+class _BatchFetcher:
+    """Fetch the missing parts of one batch of bodies (neurons, connections, synapses)."""
+
+    def __init__(self, client, target: Callable[[], object], store, synapses: bool,
+                 timeout: float, retries: int):
+        self.client, self.target, self.store, self.synapses = client, target, store, synapses
+        self.url, self.timeout, self.retries = client.server, timeout, retries
+
+    def guard(self):
+        return _errors(self.url, self.timeout, self.retries)
+
+    def __call__(self, i: int, batch: np.ndarray, rows: dict[str, int]) -> None:
+        from neuprint import NeuronCriteria as NC
+        from neuprint import fetch_adjacencies, fetch_neurons, fetch_synapse_connections
+
+        client, store, url = self.client, self.store, self.url
+        def src():
+            return NC(bodyId=batch.tolist(), client=client)
+        if not store.has("neurons", i):
+            with self.guard():
+                n = fetch_neurons(src(), omit_rois=True, client=client)
+            _check_columns(n, NEURON_COLUMNS, f"neurons of batch {i}", url)
+            rows["neurons"] += store.write("neurons", i, _sort_neurons(n))
+        if not store.has("connections", i):
+            with self.guard():
+                _, c = fetch_adjacencies(src(), self.target(), properties=[], weight_props=None,
+                                         threads=1, client=client)
+            _check_columns(c, CONNECTION_COLUMNS, f"connections of batch {i}", url)
+            c = c[CONNECTION_COLUMNS].sort_values(["bodyId_pre", "bodyId_post", "roi"], kind="stable")
+            rows["connections"] += store.write("connections", i, c)
+        if self.synapses and not store.has("synapses", i):
+            with self.guard():
+                s = fetch_synapse_connections(src(), self.target(), client=client)
+            _check_columns(s, SYNAPSE_COLUMNS, f"synapses of batch {i}", url)
+            s = s[SYNAPSE_COLUMNS].sort_values(SYNAPSE_COLUMNS[:2] + SYNAPSE_COLUMNS[4:], kind="stable")
+            rows["synapses"] += store.write("synapses", i, s)
+
+
+def _run_batches(fetch: _BatchFetcher, batches: list[np.ndarray], tables: list[str], desc: str,
+                 progress: bool) -> None:
+    """Fetch every batch whose parts are not all there; the bar shows rows so far."""
+    store = fetch.store
+    rows = dict.fromkeys(tables, 0)
+    with tqdm(total=len(batches), unit="batch", desc=desc, disable=not progress) as bar:
+        for i, batch in enumerate(batches):
+            done = [t for t in tables if store.has(t, i)]
+            for t in done:
+                rows[t] += store.rows(t, i)
+            if len(done) < len(tables):
+                fetch(i, batch, rows)
+            bar.update(1)
+            bar.set_postfix({t[:3]: f"{r:,}" for t, r in rows.items()}, refresh=False)
+
+
 def download_neuprint(
-    dataset: str,
-    out: Path,
-    token: Token | None,
-    *,
-    criteria=None,
-    synapses: bool = True,
-    server: str = DEFAULT_SERVER,
-    batch_size: int = 500,
-    timeout: float = 60.0,
-    retries: int = 4,
-    backoff: float = 0.5,
-    progress: bool = True,
-    store_factory: Callable[[dict], object],
+    dataset: str, out: Path, token: Token | None, *, criteria=None, synapses: bool = True,
+    server: str = DEFAULT_SERVER, batch_size: int = 500, timeout: float = 60.0, retries: int = 4,
+    backoff: float = 0.5, progress: bool = True, store_factory: Callable[[dict], object],
 ) -> dict:
     """Fetch the parts of a neuPrint download (see :func:`synhelpers.tables.download.fetch_dataset`).
 
     Returns:
-        ``{"store": PartStore, "n_batches": int, "client": Client, "manifest": {...}}``
+        ``{"store": PartStore, "n_batches": int, "tables": [...], "manifest": {...}}``
     """
     import neuprint
-    from neuprint import NeuronCriteria as NC
-    from neuprint import fetch_adjacencies, fetch_neurons, fetch_synapse_connections
+    from neuprint import fetch_neurons
 
     client = connect(dataset, token, server, timeout=timeout, retries=retries, backoff=backoff)
     url = client.server
-    def guard():
-        return _errors(url, timeout, retries)
-
-    if criteria is None:
-        criteria_desc = "status='Traced'"
-        def target():
-            return NC(status="Traced", client=client)
-    elif isinstance(criteria, NC):
-        criteria_desc = describe_criteria(criteria)
-        def target():
-            return copy.copy(criteria)
-    else:
-        body_list = sorted({int(b) for b in criteria})
-        if not body_list:
-            raise DownloadError("criteria is an empty list of bodyIds")
-        criteria_desc = f"bodyId list ({len(body_list)} bodies)"
-        def target():
-            return NC(bodyId=body_list, client=client)
-
+    criteria_desc, target, body_list = _criteria(criteria, client)
     plan = {"source": "neuprint", "server": url, "dataset": dataset, "criteria": criteria_desc,
             "synapses": bool(synapses), "batch_size": int(batch_size)}
-    if not isinstance(criteria, NC) and criteria is not None:
+    if body_list is not None:
         plan["bodies_sha"] = hashlib.sha256(str(body_list).encode()).hexdigest()
     store = store_factory(plan)
+    fetch = _BatchFetcher(client, target, store, synapses, timeout, retries)
 
     def fetch_ids():
-        with guard():
+        with fetch.guard():
             df = fetch_neurons(target(), omit_rois=True, returned_columns=["bodyId"], client=client)
         _check_columns(df, ["bodyId"], "the body list", url)
         return np.sort(df["bodyId"].to_numpy(np.int64))
@@ -268,48 +308,13 @@ def download_neuprint(
         raise DownloadError(f"no neurons on {url} match the criteria {criteria_desc}")
     batches = _batches(ids, batch_size)
     tables = ["neurons", "connections"] + (["synapses"] if synapses else [])
-    rows = dict.fromkeys(tables, 0)
-    bar = tqdm(total=len(batches), unit="batch", desc=f"{dataset} ({len(ids):,} bodies)",
-               disable=not progress)
-    with bar:
-        for i, batch in enumerate(batches):
-            done = [t for t in tables if store.has(t, i)]
-            for t in done:
-                rows[t] += store.rows(t, i)
-            if len(done) < len(tables):
-                src = lambda b=batch: NC(bodyId=b.tolist(), client=client)  # noqa: E731
-                if not store.has("neurons", i):
-                    with guard():
-                        n = fetch_neurons(src(), omit_rois=True, client=client)
-                    _check_columns(n, NEURON_COLUMNS, f"neurons of batch {i}", url)
-                    rows["neurons"] += store.write("neurons", i, _sort_neurons(n))
-                if not store.has("connections", i):
-                    with guard():
-                        _, c = fetch_adjacencies(src(), target(), properties=[], weight_props=None,
-                                                 threads=1, client=client)
-                    _check_columns(c, CONNECTION_COLUMNS, f"connections of batch {i}", url)
-                    c = c[CONNECTION_COLUMNS].sort_values(["bodyId_pre", "bodyId_post", "roi"], kind="stable")
-                    rows["connections"] += store.write("connections", i, c)
-                if synapses and not store.has("synapses", i):
-                    with guard():
-                        s = fetch_synapse_connections(src(), target(), client=client)
-                    _check_columns(s, SYNAPSE_COLUMNS, f"synapses of batch {i}", url)
-                    s = s[SYNAPSE_COLUMNS].sort_values(SYNAPSE_COLUMNS[:2] + SYNAPSE_COLUMNS[4:], kind="stable")
-                    rows["synapses"] += store.write("synapses", i, s)
-            bar.update(1)
-            bar.set_postfix({t[:3]: f"{r:,}" for t, r in rows.items()}, refresh=False)
-
-    with guard():
+    _run_batches(fetch, batches, tables, f"{dataset} ({len(ids):,} bodies)", progress)
+    with fetch.guard():
         version = client.fetch_version()
     manifest = {
-        "dataset": dataset,
-        "source": "neuprint",
-        "server": url,
-        "server_version": version,
+        "dataset": dataset, "source": "neuprint", "server": url, "server_version": version,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
-        "neuprint_python_version": neuprint.__version__,
-        "criteria": criteria_desc,
-        "batch_size": int(batch_size),
-        "n_batches": len(batches),
+        "neuprint_python_version": neuprint.__version__, "criteria": criteria_desc,
+        "batch_size": int(batch_size), "n_batches": len(batches),
     }
     return {"store": store, "n_batches": len(batches), "tables": tables, "manifest": manifest}
