@@ -140,14 +140,14 @@ class Augmentation:
     #: Batch keys the transform reads or writes (the others are passed through untouched).
     keys: tuple[str, ...] = ("pos", "mask", "centroid")
 
-    def used_keys(self, batch: Batch) -> list[str]:
-        """Keys of ``batch`` this transform reads or writes."""
-        return [k for k in self.keys if k in batch]
-
     def __init__(self, p: float = 1.0):
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"{type(self).__name__}: p must be in [0, 1], got {p}")
         self.p = float(p)
+
+    def used_keys(self, batch: Batch) -> list[str]:
+        """Keys of ``batch`` this transform reads or writes."""
+        return [k for k in self.keys if k in batch]
 
     def sample_params(self, rnd: Random) -> dict:
         """Per-call parameters other than the apply/skip coin (default: none)."""
@@ -180,7 +180,8 @@ class Augmentation:
         if not params.get("apply", True):
             return self.skip(batch)
         tb = _to_torch(batch, self.used_keys(batch)) if backend == "numpy" else batch
-        device = next((v.device for v in tb.values() if isinstance(v, Tensor)), "cpu")
+        anchor = tb.get("pos", tb.get("edge_index"))
+        device = anchor.device if isinstance(anchor, Tensor) else torch.device("cpu")
         changed = self.apply(tb, Random(rng, device), params)
         if backend == "torch":
             return {**batch, **changed}

@@ -90,8 +90,9 @@ def _transform_points(x: Tensor, mat: Tensor, centre: Tensor) -> Tensor:
     ``float32_matmul_precision``) a matmul would round normalised coordinates to ~1e-3,
     i.e. ~160 nm at hemibrain scale, larger than a synapse's pre -> post distance.
     """
-    lead = (mat.shape[0],) + (1,) * (x.dim() - 2)
-    mat, centre = mat.reshape(lead + (3, 3)), centre.reshape(lead + (3,))
+    ones = (1,) * (x.dim() - 2)
+    mat = mat.reshape((mat.shape[0],) + ones + (3, 3))
+    centre = centre.reshape((centre.shape[0],) + ones + (3,))
     d = x - centre
     return (mat * d.unsqueeze(-2)).sum(-1) + centre
 
