@@ -55,9 +55,10 @@ AUGMENTATIONS: dict[str, Entry] = {
     "scale": Entry(Scale, {"s": 0.05}, "5%: the spread of brain size between individuals and "
                    "of uneven tissue shrinkage is a few percent."),
     "scale_aniso": Entry(Scale, {"s": 0.05, "anisotropic": True}, "as 'scale', per axis."),
-    "jitter": Entry(Jitter, {"sigma_nm": 20.0}, "20 nm = 2.5 voxels of 8 nm: above voxel "
-                    "quantisation (2.3 nm sd), below a tenth of a T-bar -> PSD distance "
-                    "(~160-400 nm), so the pair geometry survives; needs length_unit_nm."),
+    "jitter": Entry(Jitter, {"sigma_nm": 10.0}, "10 nm per coordinate (1.25 voxels of 8 nm): "
+                    "above voxel quantisation (2.3 nm sd); the pre -> post vector then moves by "
+                    "~25 nm rms, an eighth of a typical 200 nm T-bar -> PSD distance, so pair "
+                    "geometry survives; needs length_unit_nm."),
     "dropout": Entry(PointDropout, {"q": 0.1}, "10%: of the order of an automatic synapse "
                      "detector's miss rate; small enough that small sets keep their shape."),
     "conf_resample": Entry(ConfidenceResample, {"threshold": (0.5, 0.7)}, "(0.5, 0.7): from a "
