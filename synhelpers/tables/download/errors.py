@@ -7,6 +7,9 @@ terminal, a log or a notebook.
 
 from __future__ import annotations
 
+from ...errors import SynhelpersError
+from .scrubbing import scrub
+
 __all__ = [
     "DownloadError",
     "NoTokenError",
@@ -21,12 +24,10 @@ __all__ = [
 ]
 
 
-class DownloadError(RuntimeError):
+class DownloadError(SynhelpersError, RuntimeError):
     """Base class: a download failed; the message is one line, token-free."""
 
     def __init__(self, message: str):
-        from .token import scrub
-
         super().__init__(" ".join(scrub(str(message)).split()))
 
 

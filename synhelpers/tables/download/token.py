@@ -20,6 +20,9 @@ import json
 import os
 from pathlib import Path
 
+from .errors import NoTokenError
+from .scrubbing import remember_secret, scrub
+
 __all__ = ["Token", "resolve_token", "scrub", "ENV_VAR", "TOKEN_HELP"]
 
 #: The environment variable neuprint-python itself reads.
@@ -31,9 +34,6 @@ TOKEN_HELP = (
     f"sign in, then 'Account'), then pass token=..., set {ENV_VAR}, or pass token_file=PATH; "
     "or use source='exports' for the public bulk exports, which need no token"
 )
-
-_SECRETS: set[str] = set()
-
 
 class Token:
     """A secret neuPrint token; its ``repr`` and ``str`` never show it.
@@ -56,7 +56,7 @@ class Token:
         if not value:
             raise ValueError("empty token")
         self._value = value
-        _SECRETS.add(value)
+        remember_secret(value)
 
     def reveal(self) -> str:
         """The secret itself; pass it only to ``neuprint.Client``."""
@@ -72,14 +72,6 @@ class Token:
         raise TypeError("a Token cannot be pickled")
 
 
-def scrub(text: str) -> str:
-    """Mask every token seen in this process inside ``text``."""
-    for s in sorted(_SECRETS, key=len, reverse=True):
-        if s and s in text:
-            text = text.replace(s, "***")
-    return text
-
-
 def resolve_token(token: str | Token | None = None, token_file: str | os.PathLike | None = None) -> Token | None:
     """Find the token: argument, then ``token_file``, then ``$NEUPRINT_APPLICATION_CREDENTIALS``.
 
@@ -90,8 +82,6 @@ def resolve_token(token: str | Token | None = None, token_file: str | os.PathLik
     Raises:
         NoTokenError: ``token_file`` is given but cannot be read or is empty.
     """
-    from .errors import NoTokenError
-
     if isinstance(token, Token):
         return token
     if token:
