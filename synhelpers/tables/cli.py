@@ -48,10 +48,16 @@ def read_bodies(path: str | Path) -> list[int]:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from .synthetic.generator import write_synthetic
+    from .synthetic.generator import write_individuals, write_synthetic
 
     t0 = time.perf_counter()
     cfg = SyntheticConfig(n_neurons=args.neurons, seed=args.seed, label_noise=args.label_noise)
+    if args.individuals > 1:
+        paths = write_individuals(cfg, args.individuals, args.out, mirror=args.mirror or (),
+                                  rotate_deg=args.rotate, progress=not args.quiet)
+        print(f"wrote {len(paths)} individuals of one design to {', '.join(map(str, paths))} "
+              f"in {time.perf_counter() - t0:.1f}s")
+        return 0
     con = write_synthetic(cfg, args.out, progress=not args.quiet)
     m = con.meta
     print(f"wrote {con.name} to {args.out} in {time.perf_counter() - t0:.1f}s: "
@@ -94,6 +100,13 @@ def _register_synth(subparsers) -> None:
     p.add_argument("--out", type=writable_dir, required=True, help="output folder for the tables")
     p.add_argument("--label-noise", type=fraction, default=d.label_noise,
                    help=f"fraction of cell_class labels flipped (default {d.label_noise})")
+    p.add_argument("--individuals", type=positive_int, default=1,
+                   help="write K individuals of one design (same classes and wiring rules, own "
+                        "neurons, synapses, label noise and frame) to OUT/ind0 .. OUT/ind{K-1}")
+    p.add_argument("--mirror", type=nonneg_int, nargs="+", metavar="I",
+                   help="individuals whose frame is mirrored left-right")
+    p.add_argument("--rotate", type=float, default=0.0, metavar="DEG",
+                   help="rotate each individual's frame by up to DEG degrees about z (default 0)")
     p.add_argument("--quiet", action="store_true", help="no stage timings")
     p.set_defaults(func=_synth)
 

@@ -47,7 +47,9 @@ from ..._lazy import lazy_exports
 _EXPORTS = {
     **{name: ".config" for name in ("SyntheticConfig", "CLASS_NAMES", "ROI_NAMES",
                                    "NEUROTRANSMITTERS", "MAX_NEURONS", "MIN_NEURONS", "VOXEL_NM")},
-    **{name: ".generator" for name in ("generate", "write_synthetic", "ensure_synthetic")},
+    **{name: ".generator" for name in ("generate", "write_synthetic", "ensure_synthetic",
+                                            "write_individuals", "dataset_name")},
+    **{name: ".frames" for name in ("Frame", "draw_frame")},
     "ceiling_of": ".neurons",
 }
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

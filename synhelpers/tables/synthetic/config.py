@@ -62,6 +62,11 @@ class SyntheticConfig:
             preferred target class (the other target class gets ~1 %). Repeated draws of one
             pair merge into one connection and the target classes are small, so the fraction
             of *distinct* partners is lower (~0.37 at 2,000 neurons for 0.5).
+        individual: which individual of the same design (same classes and wiring rules) to
+            draw: 0 is the base connectome; others have their own neurons, edges, synapse
+            positions, label noise and coordinate frame (see :mod:`.frames`).
+        rotate_deg: rotate the individual's frame by up to this many degrees about z.
+        mirror: mirror the individual's frame left-right.
 
     Example:
         >>> SyntheticConfig(n_neurons=500).out_degree > 0
@@ -82,6 +87,9 @@ class SyntheticConfig:
     n_wiring_pairs: int = 2
     zone_separation: float = 1.0
     wiring_preference: float = 0.5
+    individual: int = 0
+    rotate_deg: float = 0.0
+    mirror: bool = False
 
     def __post_init__(self) -> None:
         if not MIN_NEURONS <= self.n_neurons <= MAX_NEURONS:
@@ -94,6 +102,8 @@ class SyntheticConfig:
         if 4 * (self.n_geometry_pairs + self.n_wiring_pairs) > self.n_classes:
             raise ValueError("too many geometry/wiring pairs for n_classes "
                              "(each pair uses 2 classes, each wiring pair 2 more as targets)")
+        if self.individual < 0 or not 0 <= self.rotate_deg <= 180:
+            raise ValueError("individual must be >= 0 and rotate_deg in [0, 180]")
         if self.mean_synapses_per_connection < 1:
             raise ValueError("mean_synapses_per_connection must be >= 1")
         for name in ("label_noise", "nt_label_noise", "unlabelled_fraction"):

@@ -16,12 +16,13 @@ import pandas as pd
 
 from ...io import write_json, write_parquet
 from ..contract import Connectome, write_tables
-from .config import BOX, CLASS_NAMES, NEUROTRANSMITTERS, ROI_NAMES, VOXEL_NM, SyntheticConfig
+from .config import BOX, CLASS_NAMES, NEUROTRANSMITTERS, ROI_NAMES, SyntheticConfig
 from .design import Design, make_design
+from .frames import Frame, draw_frame
 from .neurons import body_ids, ceiling_of, neurons_table
 from .sampling import SynapseSample, sample_edges, sample_neurons, sample_synapses
 
-__all__ = ["generate", "write_synthetic", "ensure_synthetic"]
+__all__ = ["generate", "write_synthetic", "ensure_synthetic", "write_individuals", "dataset_name"]
 
 
 def _synapse_table(syn: SynapseSample, body_id, pre, post, n_rois: int) -> pd.DataFrame:
@@ -50,11 +51,23 @@ def _connection_table(syn: SynapseSample, body_id, pre, post, n_rois: int) -> pd
     })
 
 
-def _metadata(cfg: SyntheticConfig, d: Design, weight, n_rows: int, n_syn: int, ceiling) -> dict:
+def dataset_name(cfg: SyntheticConfig) -> str:
+    """``synthetic (2000 neurons, seed 0)``; other individuals say which one they are.
+
+    Example:
+        >>> dataset_name(SyntheticConfig(n_neurons=300, individual=2))
+        'synthetic individual 2 (300 neurons, seed 0)'
+    """
+    who = f"synthetic individual {cfg.individual}" if cfg.individual else "synthetic"
+    return f"{who} ({cfg.n_neurons} neurons, seed {cfg.seed})"
+
+
+def _metadata(cfg: SyntheticConfig, d: Design, weight, n_rows: int, n_syn: int, ceiling,
+              frame: Frame) -> dict:
     """What ``synthetic.json`` records: settings, sizes, ceiling, which class needs which view."""
     n, n_edges = cfg.n_neurons, len(weight)
     return {
-        "name": f"synthetic ({n} neurons, seed {cfg.seed})",
+        "name": dataset_name(cfg),
         "generator": "synhelpers.tables.synthetic",
         "config": asdict(cfg),
         "seed": cfg.seed,
@@ -65,7 +78,8 @@ def _metadata(cfg: SyntheticConfig, d: Design, weight, n_rows: int, n_syn: int, 
         "mean_out_degree": float(n_edges / n),
         "mean_synapses_per_connection": float(weight.mean()),
         "fraction_connections_1_to_3": float((weight <= 3).mean()),
-        "voxel_nm": VOXEL_NM,
+        "voxel_nm": frame.voxel_nm,
+        "frame": frame.to_dict(),
         "box_voxels": list(BOX),
         "classes": list(CLASS_NAMES[:cfg.n_classes]),
         "class_sizes": {CLASS_NAMES[c]: int(s) for c, s in enumerate(d.sizes)},
@@ -107,11 +121,17 @@ def generate(cfg: SyntheticConfig = SyntheticConfig(), *, progress: bool = False
 
     rng = np.random.default_rng(cfg.seed)
     d = make_design(cfg, rng)
+    if cfg.individual:  # same design, another animal: its own draws from here on
+        rng = np.random.default_rng([cfg.seed, cfg.individual])
+    frame = draw_frame(cfg.seed, cfg.individual, rotate_deg=cfg.rotate_deg, mirror=cfg.mirror)
     cls, nt_true, theta_out, theta_in = sample_neurons(cfg, rng, d)
     pre, post = sample_edges(cfg, rng, d, cls, theta_out, theta_in)
     weight = rng.geometric(1.0 / cfg.mean_synapses_per_connection, len(pre)).astype(np.int64)
     tick(f"{len(pre):,} connections")
     syn = sample_synapses(cfg, rng, d, cls, nt_true, pre, post, weight)
+    if not frame.is_identity:
+        syn.pos_pre = np.rint(frame.apply(syn.pos_pre)).astype(np.int32)
+        syn.pos_post = np.rint(frame.apply(syn.pos_post)).astype(np.int32)
     tick(f"{len(syn.syn_edge):,} synaptic pairs")
     body_id = body_ids(rng, cfg.n_neurons)
     synapses = _synapse_table(syn, body_id, pre, post, cfg.n_rois)
@@ -119,8 +139,9 @@ def generate(cfg: SyntheticConfig = SyntheticConfig(), *, progress: bool = False
     n = cfg.n_neurons
     neurons, truth = neurons_table(cfg, rng, d, cls, nt_true, body_id,
                                    np.bincount(pre, weights=weight, minlength=n),
-                                   np.bincount(post, weights=weight, minlength=n))
-    meta = _metadata(cfg, d, weight, len(connections), len(syn.syn_edge), ceiling_of(truth, neurons))
+                                   np.bincount(post, weights=weight, minlength=n), frame)
+    meta = _metadata(cfg, d, weight, len(connections), len(syn.syn_edge), ceiling_of(truth, neurons),
+                     frame)
     tick("tables")
     return Connectome(neurons, connections, synapses, name=meta["name"],
                       meta={**meta, "truth": truth})
@@ -167,3 +188,21 @@ def ensure_synthetic(cfg: SyntheticConfig, out: str | Path, *, progress: bool = 
             pass  # unreadable metadata: regenerate
     write_synthetic(cfg, out, progress=progress)
     return out
+
+
+def write_individuals(cfg: SyntheticConfig, k: int, out: str | Path, *, mirror=(), rotate_deg: float = 0.0,
+                      progress: bool = False) -> list[Path]:
+    """Write ``k`` individuals of one design to ``out/ind0 .. out/ind{k-1}`` (tables folders).
+
+    They share classes and wiring rules; each has its own neurons, edges, synapse positions,
+    label noise and coordinate frame (individual 0 the base frame). ``mirror``: indices of the
+    individuals to mirror left-right; ``rotate_deg``: rotate every frame up to this much.
+    """
+    from dataclasses import replace
+
+    paths = []
+    for i in range(k):
+        ind = replace(cfg, individual=i, mirror=i in set(mirror), rotate_deg=rotate_deg)
+        write_synthetic(ind, Path(out) / f"ind{i}", progress=progress)
+        paths.append(Path(out) / f"ind{i}")
+    return paths

@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from .config import BOX, CLASS_NAMES, NEUROTRANSMITTERS, SyntheticConfig
 from .design import Design
+from .frames import Frame
 
 __all__ = ["body_ids", "neurons_table", "ceiling_of"]
 
@@ -36,17 +37,20 @@ def _published_labels(cfg: SyntheticConfig, rng, cls, nt_true):
     return cell_class, nt_pub
 
 
-def _soma_locations(rng, d: Design, cls) -> pd.Series:
+def _soma_locations(rng, d: Design, cls, frame: Frame) -> pd.Series:
     """neuPrint-style ``somaLocation``: a list [x, y, z] in voxels, or null (20 % of bodies)."""
     n = len(cls)
     soma = np.rint(np.clip(d.soma_center[cls] + rng.normal(0, 1500, (n, 3)), 0, np.asarray(BOX) - 1))
+    if not frame.is_identity:
+        soma = np.rint(frame.apply(soma))
     no_soma = rng.random(n) < 0.2
     arr = pa.ListArray.from_arrays(pa.array(np.arange(0, 3 * n + 1, 3, dtype=np.int32)),
                                    pa.array(soma.astype(np.int64).ravel()), mask=pa.array(no_soma))
     return arr.to_pandas()
 
 
-def neurons_table(cfg: SyntheticConfig, rng, d: Design, cls, nt_true, body_id, n_out, n_in):
+def neurons_table(cfg: SyntheticConfig, rng, d: Design, cls, nt_true, body_id, n_out, n_in,
+                  frame: Frame = Frame()):
     """``(neurons, truth)``: the published neurons table and the noise-free labels."""
     names = np.array(CLASS_NAMES[:cfg.n_classes], dtype=object)
     nts = np.array(NEUROTRANSMITTERS, dtype=object)
@@ -54,7 +58,7 @@ def neurons_table(cfg: SyntheticConfig, rng, d: Design, cls, nt_true, body_id, n
     # types: a few morphological types per class (same statistics; not a signal)
     subtype = rng.integers(0, np.maximum(d.sizes[cls] // 12, 1) + 1)
     type_ = np.char.add(np.char.add(names[cls].astype(str), "_"), subtype.astype(str))
-    soma = _soma_locations(rng, d, cls)
+    soma = _soma_locations(rng, d, cls, frame)
     neurons = pd.DataFrame({
         "bodyId": body_id,
         "type": type_.astype(object),
