@@ -37,7 +37,9 @@ def test_registry_lists_all_families():
     names = {m.name for m in list_models()}
     for n in ("hybrid", "mlp", "gcn", "gat", "gatv2", "sage", "gin", "synapse_only", "original"):
         assert n in names
-    assert not any(n.startswith("hybrid_") for n in names), "one model, one name"
+    from synhelpers.models import GNN_KINDS
+
+    assert not any(f"hybrid_{k}" in names for k in GNN_KINDS), "one model, one name"
     assert not {m.name: m for m in list_models()}["original"].inductive
 
 
@@ -48,7 +50,7 @@ def test_forward_backward(graph, name):
     model.train()
     out = model(graph)
     main = {"cell_class", "predictedNt"}
-    fused = name == "hybrid"  # only the fused model has two views, hence aux heads
+    fused = name in ("hybrid", "hybrid_cloud")  # two views, hence aux heads
     aux = {f"{c}@{v}" for c in main for v in ("wiring", "synapse")} if fused else set()
     assert set(out) == main | aux
     assert all(o.shape == (30, 3) for o in out.values())

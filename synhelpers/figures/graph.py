@@ -107,7 +107,9 @@ def plot_roi_innervation(data: Data, label: str = "cell_class"):
         raise ValueError("the graph has no ROI information")
     y = data[f"y_{label}"].numpy()
     names = data.label_names[label]
-    x = data.x.numpy()
+    from ..graph.features import node_features  # raw fractions (data.x is standardised)
+
+    x = node_features(data.edge_index, data.edge_weight, data.edge_roi, data.num_nodes).numpy()
     fin, fout = x[:, 4:4 + r], x[:, 4 + r:4 + 2 * r]
     counts = np.bincount(y[y >= 0], minlength=len(names)).clip(1)[:, None]
 

@@ -51,7 +51,7 @@ from torch_geometric.data import Data
 from ..errors import GraphError
 from ..tables.contract import Connectome
 from .config import GraphConfig
-from .features import node_features
+from .features import wiring_features
 from .labels import codes_of, encode_labels
 from .split import make_split, set_split
 from .synapses import attach_synapses
@@ -192,7 +192,7 @@ def build_graph(con: Connectome, cfg: GraphConfig = GraphConfig(), *, progress: 
     edge_roi /= np.maximum(edge_roi.sum(1, keepdims=True), 1e-12)
     data.edge_roi = torch.from_numpy(edge_roi)
     data.roi_names = list(roi_names)
-    data.x = node_features(data.edge_index, data.edge_weight, data.edge_roi, n)
+    data.x = wiring_features(data.edge_index, data.edge_weight, data.edge_roi, n, data.connectome)
     _attach_labels_and_split(data, neurons, cfg)
     data.dataset_name = con.name
     check_finite(data, con.name)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 __all__ = ["GraphConfig", "BUILDER_VERSION", "SPLITS", "DEFAULT_LABELS"]
 
 #: Bumped whenever the graph layout or its computation changes (invalidates caches).
-BUILDER_VERSION = 2
+BUILDER_VERSION = 3
 #: Names of the three splits, in the order of their integer codes 0, 1, 2.
 SPLITS = ("train", "val", "test")
 #: Label columns used when none are named.

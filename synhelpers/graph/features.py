@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["node_features"]
+__all__ = ["node_features", "standardise", "wiring_features"]
 
 
 def node_features(
@@ -38,3 +38,30 @@ def node_features(
     out_roi = out_roi / out_roi.sum(1, keepdim=True).clamp_min(1e-12)
     deg = torch.stack([in_deg, out_deg, in_w, out_w], 1).log1p()
     return torch.cat([deg, in_roi, out_roi], 1).float()
+
+
+def standardise(x: torch.Tensor, connectome: torch.Tensor | None = None) -> torch.Tensor:
+    """Z-score every column within each connectome (a constant column becomes 0).
+
+    Connectomes differ in size and frame, so a degree of 30 means something else in a 2,000
+    neuron fragment than in a whole brain; features are compared within their connectome.
+    Label-free: uses every neuron's wiring, never a label.
+
+    Example:
+        >>> standardise(torch.tensor([[1.0], [3.0], [10.0], [10.0]]), torch.tensor([0, 0, 1, 1])).flatten().tolist()
+        [-1.0, 1.0, 0.0, 0.0]
+    """
+    conn = torch.zeros(x.shape[0], dtype=torch.long) if connectome is None else connectome
+    c = int(conn.max()) + 1 if conn.numel() else 1
+    count = torch.bincount(conn, minlength=c).clamp(min=1).double()[:, None]
+    xd = x.double()
+    mean = torch.zeros(c, x.shape[1], dtype=torch.float64).index_add_(0, conn, xd) / count
+    var = torch.zeros(c, x.shape[1], dtype=torch.float64).index_add_(0, conn, (xd - mean[conn]) ** 2) / count
+    std = var.sqrt()
+    z = (xd - mean[conn]) / torch.where(std > 1e-9, std, torch.ones_like(std))[conn]
+    return torch.where(std[conn] > 1e-9, z, torch.zeros_like(z)).float()
+
+
+def wiring_features(edge_index, edge_weight, edge_roi, num_nodes: int, connectome=None) -> torch.Tensor:
+    """:func:`node_features`, standardised per connectome: the ``x`` every model reads."""
+    return standardise(node_features(edge_index, edge_weight, edge_roi, num_nodes), connectome)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch_geometric.data import Data
 
-from .features import node_features
+from .features import wiring_features
 
 __all__ = ["subgraph", "inductive_train_graph"]
 
@@ -59,7 +59,8 @@ def subgraph(data: Data, keep: torch.Tensor) -> Data:
             out[k] = v[keep]
         else:
             out[k] = v
-    out.x = node_features(out.edge_index, out.edge_weight, out.edge_roi, out.num_nodes)
+    out.x = wiring_features(out.edge_index, out.edge_weight, out.edge_roi, out.num_nodes,
+                            out.connectome if "connectome" in out else None)
     return out
 
 

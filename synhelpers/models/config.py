@@ -51,6 +51,9 @@ class ModelConfig:
         point_budget: max padded points per chunk of sets (memory bound at hemibrain scale).
         checkpoint_chunks: recompute set-encoder chunks in backward (activation checkpointing).
         table_dim: width of the original design's per-neuron embedding table.
+        gap_junctions: the graph has an undirected electrical-synapse edge type (``gap_index``,
+            ``gap_weight``); the GNN gets one more convolution per layer for it. Filled by
+            :meth:`from_data`.
         aux_heads: give a fused model one extra head per view (wiring, synapse), trained with
             ``TrainConfig.aux_weight`` (see :class:`synhelpers.models.hybrid.HybridModel`).
 
@@ -82,6 +85,7 @@ class ModelConfig:
     checkpoint_chunks: bool = False
     table_dim: int = 1024
     aux_heads: bool = True
+    gap_junctions: bool = False
 
     def __post_init__(self) -> None:
         if self.gnn not in GNN_KINDS:
@@ -116,6 +120,7 @@ class ModelConfig:
             num_rois=len(data.roi_names),
             num_nodes=int(data.num_nodes),
             num_classes={c: len(data.label_names[c]) for c in label_columns},
+            gap_junctions="gap_index" in data,
         )
         base.update(overrides)
         return cls(**base)

@@ -88,36 +88,44 @@ class DirectedConv(nn.Module):
     """Dir-GNN wrapper with edge features: ``(conv_in(x, E, e) + conv_out(x, E^T, e)) / 2``.
 
     PyG's ``DirGNNConv`` does the same but passes no edge features, which carry the synapse
-    embeddings here. ``x`` (N, d), ``edge_index`` (2, E), ``edge_attr`` (E, De) -> (N, d).
+    embeddings here. With ``gap_junctions``, an undirected electrical-synapse edge type gets a
+    convolution of its own and the three are averaged. ``x`` (N, d), ``edge_index`` (2, E),
+    ``edge_attr`` (E, De), ``gap_index`` (2, G) both directions, ``gap_attr`` (G, 1) -> (N, d).
     """
 
-    def __init__(self, kind: str, dim: int, edge_dim: int, heads: int):
+    def __init__(self, kind: str, dim: int, edge_dim: int, heads: int, gap_junctions: bool = False):
         super().__init__()
         self.conv_in = make_conv(kind, dim, edge_dim, heads)
         self.conv_out = make_conv(kind, dim, edge_dim, heads)
+        self.conv_gap = make_conv(kind, dim, 1, heads) if gap_junctions else None
 
-    def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor) -> Tensor:
-        return 0.5 * (self.conv_in(x, edge_index, edge_attr)
-                      + self.conv_out(x, edge_index.flip(0), edge_attr))
+    def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor,
+                gap_index: Tensor | None = None, gap_attr: Tensor | None = None) -> Tensor:
+        out = self.conv_in(x, edge_index, edge_attr) + self.conv_out(x, edge_index.flip(0), edge_attr)
+        if self.conv_gap is None:
+            return 0.5 * out
+        return (out + self.conv_gap(x, gap_index, gap_attr)) / 3.0
 
 
 class ConnectomeEncoder(nn.Module):
-    """``forward(x (N, F), edge_index (2, E), edge_attr (E, De)) -> (N, hidden)``.
+    """``forward(x (N, F), edge_index (2, E), edge_attr (E, De)[, gap_index, gap_attr]) -> (N, hidden)``.
 
     Input projection, then ``layers`` residual blocks ``h + Dropout(ReLU(LN(conv(h))))``.
     """
 
     def __init__(self, in_dim: int, edge_dim: int, hidden: int = 64, layers: int = 2,
-                 kind: str = "sage", heads: int = 2, dropout: float = 0.2):
+                 kind: str = "sage", heads: int = 2, dropout: float = 0.2, gap_junctions: bool = False):
         super().__init__()
         self.kind = kind
         self.inp = nn.Linear(in_dim, hidden)
-        self.convs = nn.ModuleList(DirectedConv(kind, hidden, edge_dim, heads) for _ in range(layers))
+        self.convs = nn.ModuleList(DirectedConv(kind, hidden, edge_dim, heads, gap_junctions)
+                                   for _ in range(layers))
         self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(layers))
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor) -> Tensor:
+    def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor,
+                gap_index: Tensor | None = None, gap_attr: Tensor | None = None) -> Tensor:
         h = torch.relu(self.inp(x))
         for conv, norm in zip(self.convs, self.norms):
-            h = h + self.dropout(torch.relu(norm(conv(h, edge_index, edge_attr))))
+            h = h + self.dropout(torch.relu(norm(conv(h, edge_index, edge_attr, gap_index, gap_attr))))
         return h

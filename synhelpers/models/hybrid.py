@@ -7,10 +7,16 @@ Input: a graph ``Data`` (see ``synhelpers.graph``): ``x`` (N, F), ``edge_index``
 Node representation (each part optional, for ablations)::
 
     r_i = [ GNN(x, edges, [log1p w, roi, z_e])_i || pool_{e -> i} z_e || pool_{i -> e} z_e || cloud_i ]
+    h_i = MLP([LayerNorm(r_i) || x_i]),   logits_c = W_c h_i + S_c x_i
 
 with ``z_e`` (E, syn_dim) from :class:`SynapseSetEncoder`, pool = [max || mean], cloud_i
-from :class:`SynapseCloudEncoder`. Then a shared trunk ``MLP(r_i)`` and one linear head per
-label column. Output: ``{column: logits (N, C_column)}``.
+from :class:`SynapseCloudEncoder`, and ``x_i`` the input wiring features (standardised per
+connectome by the graph builder). ``x_i`` reaches the trunk and, through a linear skip
+``S_c``, every head directly (the layer-0 term of jumping-knowledge networks, Xu et al., ICML
+2018), so a model that sees the baseline's features can always do what the logistic-regression
+baseline does; raw features are never normalised per node. Output: ``{column: logits (N, C)}``;
+:meth:`HybridModel.embed` returns ``h`` (the fused representation before the heads) and each
+view's part.
 
 Auxiliary view heads (``cfg.aux_heads``, training only): one extra head per view, on the
 wiring part ``GNN(...)_i`` and on the synapse part ``[pool || pool || cloud_i]``, returned as
@@ -55,24 +61,38 @@ def node_unit_um(data) -> Tensor:
 
 
 class TaskHeads(nn.Module):
-    """LayerNorm, shared trunk, one linear head per column. ``(N, in_dim) -> {col: (N, C)}``."""
+    """Shared trunk and one linear head per label column, with a linear skip from raw features.
 
-    def __init__(self, in_dim: int, hidden: int, num_classes: dict[str, int], dropout: float):
+    ``forward(learned (N, D_l) | None, raw (N, D_r) | None) -> ({column: (N, C)}, h (N, hidden))``.
+    Only the learned part is layer-normalised; raw input features pass as they are.
+    """
+
+    def __init__(self, learned_dim: int, raw_dim: int, hidden: int, num_classes: dict[str, int],
+                 dropout: float, skip: bool = True):
         super().__init__()
-        self.trunk = nn.Sequential(nn.LayerNorm(in_dim), nn.Linear(in_dim, hidden), nn.ReLU(),
+        if learned_dim + raw_dim == 0:
+            raise ValueError("TaskHeads needs at least one input")
+        self.norm = nn.LayerNorm(learned_dim) if learned_dim else None
+        self.trunk = nn.Sequential(nn.Linear(learned_dim + raw_dim, hidden), nn.ReLU(),
                                    nn.Dropout(dropout))
         self.heads = nn.ModuleDict({c: nn.Linear(hidden, n) for c, n in num_classes.items()})
+        self.skip = nn.ModuleDict({c: nn.Linear(raw_dim, n, bias=False) for c, n in num_classes.items()}) \
+            if skip and raw_dim else None
 
-    def forward(self, r: Tensor) -> dict[str, Tensor]:
-        h = self.trunk(r)
-        return {c: head(h) for c, head in self.heads.items()}
+    def forward(self, learned: Tensor | None, raw: Tensor | None = None):
+        parts = ([self.norm(learned)] if learned is not None else []) + ([raw] if raw is not None else [])
+        h = self.trunk(torch.cat(parts, dim=-1))
+        out = {c: head(h) for c, head in self.heads.items()}
+        if self.skip is not None:
+            out = {c: logits + self.skip[c](raw) for c, logits in out.items()}
+        return out, h
 
 
 class HybridModel(nn.Module):
     """Configurable fusion model; the registry builds the fused model and its ablations from it.
 
     Args:
-        cfg: sizes. use_node_features: give ``x`` to the GNN (or to the trunk without a GNN).
+        cfg: sizes. use_node_features: give ``x`` to the GNN and the heads (skip path).
         gnn: GNN kind or ``None`` (no message passing). syn_in_gnn: synapse-set embeddings as
         GNN edge features. pool_syn: pooled in/out connection embeddings. use_cloud: the
         per-neuron synapse-cloud embedding.
@@ -85,35 +105,29 @@ class HybridModel(nn.Module):
         self.use_node_features = use_node_features
         self.syn_in_gnn = syn_in_gnn and gnn is not None
         self.pool_syn = pool_syn
-        needs_syn = self.syn_in_gnn or pool_syn
-        self.synapse_encoder = SynapseSetEncoder(cfg) if needs_syn else None
+        self.synapse_encoder = SynapseSetEncoder(cfg) if (self.syn_in_gnn or pool_syn) else None
         self.cloud_encoder = SynapseCloudEncoder(cfg) if use_cloud else None
-        wiring_width, synapse_width = 0, 0
         self.gnn = None
         if gnn is not None:
             edge_dim = 1 + cfg.num_rois + (cfg.syn_dim if self.syn_in_gnn else 0)
             in_dim = cfg.num_node_features if use_node_features else 1
             self.gnn = ConnectomeEncoder(in_dim, edge_dim, cfg.hidden, cfg.gnn_layers, gnn,
-                                         cfg.gat_heads, cfg.dropout)
-            wiring_width += cfg.hidden
-        elif use_node_features:
-            wiring_width += cfg.num_node_features
-        if pool_syn:
-            synapse_width += 4 * cfg.syn_dim
-        if use_cloud:
-            synapse_width += cfg.cloud_dim
-        self.heads = TaskHeads(wiring_width + synapse_width, cfg.hidden, cfg.num_classes, cfg.dropout)
+                                         cfg.gat_heads, cfg.dropout, gap_junctions=cfg.gap_junctions)
+        wiring = cfg.hidden if gnn is not None else 0
+        synapse = (4 * cfg.syn_dim if pool_syn else 0) + (cfg.cloud_dim if use_cloud else 0)
+        raw = cfg.num_node_features if use_node_features else 0
+        self._widths = (wiring, synapse)
+        self.heads = TaskHeads(wiring + synapse, raw, cfg.hidden, cfg.num_classes, cfg.dropout)
         self.aux_heads = nn.ModuleDict()
-        if cfg.aux_heads and wiring_width and synapse_width:  # only a fused model has two views
-            self.aux_heads["wiring"] = TaskHeads(wiring_width, cfg.hidden, cfg.num_classes, cfg.dropout)
-            self.aux_heads["synapse"] = TaskHeads(synapse_width, cfg.hidden, cfg.num_classes, cfg.dropout)
-        self._widths = (wiring_width, synapse_width)
+        if cfg.aux_heads and (wiring or raw) and synapse:  # only a fused model has two views
+            self.aux_heads["wiring"] = TaskHeads(wiring, raw, cfg.hidden, cfg.num_classes, cfg.dropout)
+            self.aux_heads["synapse"] = TaskHeads(synapse, 0, cfg.hidden, cfg.num_classes, cfg.dropout)
 
-    def forward(self, data) -> dict[str, Tensor]:
-        """``data``: a graph (see ``synhelpers.graph.build``) -> ``{column: logits (N, C)}``."""
+    def views(self, data) -> dict[str, Tensor]:
+        """Each view's part of the representation: ``wiring`` (N, hidden) from the GNN,
+        ``synapse`` (N, 4 syn_dim + cloud_dim), ``input`` (N, F) the wiring features."""
         n = int(data.num_nodes)
-        parts = []
-        z = None
+        out, z = {}, None
         needs_unit = self.synapse_encoder is not None or self.cloud_encoder is not None
         unit = node_unit_um(data) if needs_unit else None
         if self.synapse_encoder is not None:
@@ -124,18 +138,39 @@ class HybridModel(nn.Module):
             if self.syn_in_gnn:
                 attr.append(z)
             x = data.x if self.use_node_features else data.x.new_ones(n, 1)
-            parts.append(self.gnn(x, data.edge_index, torch.cat(attr, dim=1)))
-        elif self.use_node_features:
-            parts.append(data.x)
+            gap = (data.gap_index, torch.log1p(data.gap_weight.float())[:, None]) \
+                if self.cfg.gap_junctions else (None, None)
+            out["wiring"] = self.gnn(x, data.edge_index, torch.cat(attr, dim=1), *gap)
+        syn = []
         if self.pool_syn:
-            parts.append(pool_edges_to_nodes(z, data.edge_index[1], n))  # incoming connections
-            parts.append(pool_edges_to_nodes(z, data.edge_index[0], n))  # outgoing connections
+            syn.append(pool_edges_to_nodes(z, data.edge_index[1], n))  # incoming connections
+            syn.append(pool_edges_to_nodes(z, data.edge_index[0], n))  # outgoing connections
         if self.cloud_encoder is not None:
-            parts.append(self.cloud_encoder(data.site_ptr, data.site_pos, data.site_is_post, unit))
-        r = torch.cat(parts, dim=-1)
-        out = self.heads(r)
-        if self.training and len(self.aux_heads):
-            views = dict(zip(("wiring", "synapse"), r.split(self._widths, dim=-1)))
-            for view, head in self.aux_heads.items():
-                out.update({f"{c}@{view}": logits for c, logits in head(views[view]).items()})
+            syn.append(self.cloud_encoder(data.site_ptr, data.site_pos, data.site_is_post, unit))
+        if syn:
+            out["synapse"] = torch.cat(syn, dim=-1)
+        if self.use_node_features:
+            out["input"] = data.x
         return out
+
+    def _heads(self, v: dict[str, Tensor]):
+        learned = [v[k] for k in ("wiring", "synapse") if k in v]
+        return self.heads(torch.cat(learned, dim=-1) if learned else None, v.get("input"))
+
+    def forward(self, data) -> dict[str, Tensor]:
+        """``data``: a graph (see ``synhelpers.graph.build``) -> ``{column: logits (N, C)}``."""
+        v = self.views(data)
+        out, _ = self._heads(v)
+        if self.training and len(self.aux_heads):
+            wiring, _ = self.aux_heads["wiring"](v.get("wiring"), v.get("input"))
+            synapse, _ = self.aux_heads["synapse"](v["synapse"], None)
+            out.update({f"{c}@wiring": t for c, t in wiring.items()})
+            out.update({f"{c}@synapse": t for c, t in synapse.items()})
+        return out
+
+    def embed(self, data) -> dict[str, Tensor]:
+        """``{"fused": h (N, hidden), "wiring": ..., "synapse": ...}``: the representation the
+        heads read, and each view's part (absent views are left out)."""
+        v = self.views(data)
+        _, h = self._heads(v)
+        return {"fused": h, **{k: v[k] for k in ("wiring", "synapse") if k in v}}

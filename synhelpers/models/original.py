@@ -53,7 +53,7 @@ class OriginalSynapformer(nn.Module):
         self.gat2 = GATConv(h, h // cfg.gat_heads, heads=cfg.gat_heads)
         self.point_encoder = SynapseSetEncoder(cfg, relative=False)
         self.dropout = nn.Dropout(cfg.dropout)
-        self.heads = TaskHeads(h + cfg.syn_dim, h, cfg.num_classes, cfg.dropout)
+        self.heads = TaskHeads(h + cfg.syn_dim, 0, h, cfg.num_classes, cfg.dropout)
 
     def forward(self, data) -> dict[str, Tensor]:
         n = int(data.num_nodes)
@@ -70,4 +70,4 @@ class OriginalSynapformer(nn.Module):
                                data.roi_center, unit)
         both = torch.cat([ei[0], ei[1]])
         zn = scatter(torch.cat([z, z]), both, dim=0, dim_size=n, reduce="mean")
-        return self.heads(torch.cat([h, zn], dim=-1))
+        return self.heads(torch.cat([h, zn], dim=-1))[0]

@@ -48,6 +48,19 @@ def _synapse_only(cfg):
     return HybridModel(cfg, use_node_features=False, gnn=None, pool_syn=True, use_cloud=True)
 
 
+@register_model("hybrid_cloud", needs=("wiring", "sites"),
+                description="fused without per-connection sets: GNN + each neuron's synapse "
+                            "cloud (for connectomes with per-neuron sites but no synapse pairs)")
+def _hybrid_cloud(cfg):
+    return HybridModel(cfg, gnn=cfg.gnn, syn_in_gnn=False, pool_syn=False, use_cloud=True)
+
+
+@register_model("cloud_only", needs=("sites",),
+                description="synapse cloud only: each neuron's own sites, no wiring")
+def _cloud_only(cfg):
+    return HybridModel(cfg, use_node_features=False, gnn=None, pool_syn=False, use_cloud=True)
+
+
 @register_model("original", needs=("wiring", "synapses"), inductive=False,
                 description="faithful original Synapformer design (1024-d neuron table, 2 GAT, "
                             "per-connection point encoder, concat); transductive only")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch_geometric.data import Data
 
-from ..graph.features import node_features
+from ..graph.features import wiring_features
 from ..graph.synapses import roi_centers
 
 __all__ = ["make_random_graph"]
@@ -67,7 +67,7 @@ def make_random_graph(num_nodes: int = 40, num_edges: int = 160, mean_synapses: 
     site_seg = torch.repeat_interleave(torch.arange(n), site_counts)
     site_pos = (home[site_seg] + 0.05 * torch.randn(m, 3, generator=g)).float()
     site_is_post = torch.rand(m, generator=g) < 0.5
-    x = node_features(edge_index, edge_weight, edge_roi.float(), n)
+    x = wiring_features(edge_index, edge_weight, edge_roi.float(), n)
     train_mask, val_mask, test_mask = _random_split(n, g)
     return Data(
         num_nodes=n, body_id=torch.arange(n, dtype=torch.long) + 1000, x=x,
