@@ -126,6 +126,8 @@ def _mutate(data, frames: dict, table: str | None = None) -> None:
     df = frames[table]
     if not isinstance(df, pd.DataFrame) or len(df) == 0 or len(df.columns) == 0:
         return
+    if df.columns.duplicated().any():  # already broken; pandas cannot edit it column-wise
+        return
     op = data.draw(st.sampled_from(["drop_column", "rename_column", "retype", "set_values",
                                     "set_typed", "set_typed", "set_typed", "set_typed",
                                     "duplicate_rows", "reverse_rows",
@@ -135,7 +137,7 @@ def _mutate(data, frames: dict, table: str | None = None) -> None:
     elif op in ("duplicate_rows", "reverse_rows", "drop_rows"):
         rows = data.draw(st.lists(st.integers(0, len(df) - 1), min_size=1, max_size=4), label="rows")
         part = df.iloc[rows]
-        if op == "reverse_rows":  # (a, b) -> (b, a): a gap junction listed both ways
+        if op == "reverse_rows" and len(df.columns) >= 2:  # (a, b) -> (b, a): listed both ways
             first, second = list(df.columns[:2])
             part = part.rename(columns={first: second, second: first})
         frames[table] = (df.drop(index=df.index[rows]) if op == "drop_rows"
@@ -256,7 +258,7 @@ def test_damaged_folders_give_a_connectome_or_a_named_error(data):
             _damage(data, folder)
         files = {str(folder / f) for f in [*TABLE_FILES.values(), "manifest.json"]}
         try:
-            _outcome(lambda: load_tables(folder), files | {"<voxel_nm argument>"})
+            _outcome(lambda: load_tables(folder), files)
         except FileNotFoundError as e:
             missing = [f for f in ("neurons.parquet", "connections.parquet") if f in str(e)]
             assert missing and not (folder / missing[0]).exists(), str(e)
