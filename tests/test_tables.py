@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import warnings
 
 import numpy as np
@@ -10,6 +12,7 @@ import pytest
 
 from synhelpers import TableError, WeightMismatchWarning, from_frames, load_tables, write_tables
 from synhelpers.tables import validate_tables
+from synhelpers.tables.contract import LABEL_COLUMNS, check_label_column, label_columns
 
 
 def _good():
@@ -155,12 +158,25 @@ def test_real_hemibrain_annotation_table_is_a_valid_neurons_table(hemibrain_meta
 # --------------------------------------------------------------------------- numbers that are numbers
 
 
-def test_uint64_body_ids_beyond_int64_are_named_not_wrapped():
-    n, c, s = _good()
-    n["bodyId"] = np.array([10, 2**63 + 7, 30], np.uint64)
-    with pytest.raises(TableError, match=r"<neurons frame>, column 'bodyId': .*>= 2\*\*63.*wrap") as e:
-        from_frames(n, c)
-    assert e.value.rows == [1] and str(2**63 + 7) in str(e.value)
+@pytest.mark.parametrize("table, col, values, match, row", [
+    # uint64 ids >= 2**63 would wrap to negative numbers
+    ("neurons", "bodyId", np.array([10, 2**63 + 7, 30], np.uint64), r">= 2\*\*63.*wrap", 1),
+    ("synapses", "bodyId_post", pd.Series([20, 20, 2**64 + 30, 30], dtype=object),
+     "not integers within int64", 2),
+    # a FlyWire-sized root id in a float column has already lost its last digits
+    ("neurons", "bodyId", np.array([10, 720575940621234567, 30], np.float64),
+     r"float64 holds integers exactly only up to 2\*\*53", 1),
+    ("synapses", "x_pre", np.array([0, 1, 2, -1e300]), r"beyond \+-1e\+12", 3),
+    # NaN confidence means unknown and is allowed; 1.5 is not a confidence
+    ("synapses", "confidence_post", np.array([0.9, np.nan, 1.5, 0.2]), r"outside \[0, 1\]", 2),
+])
+def test_numbers_that_are_not_numbers(table, col, values, match, row):
+    frames = dict(zip(["neurons", "connections", "synapses"], _good()))
+    frames[table][col] = values
+    with pytest.raises(TableError, match=match) as e:
+        from_frames(**frames)
+    assert str(e.value).startswith(f"<{table} frame>, column '{col}'") and e.value.rows == [row]
+    assert f"row {row}:" in str(e.value)
 
 
 def test_uint64_ids_within_int64_are_accepted():
@@ -180,44 +196,11 @@ def test_uint64_beyond_int64_in_a_parquet_file_names_the_file(tmp_path):
     assert e.value.rows == [2]
 
 
-def test_object_column_with_ids_beyond_int64():
-    n, c, s = _good()
-    s["bodyId_post"] = pd.Series([20, 20, 2**64 + 30, 30], dtype=object)
-    with pytest.raises(TableError, match="not integers within int64") as e:
-        from_frames(n, c, s)
-    assert e.value.file == "<synapses frame>" and e.value.column == "bodyId_post" and e.value.rows == [2]
-
-
-def test_float_ids_beyond_2_53_are_named_as_imprecise():
-    n, c, s = _good()
-    n["bodyId"] = np.array([10, 720575940621234567, 30], np.float64)  # a FlyWire-sized root id
-    with pytest.raises(TableError, match=r"float64 holds integers exactly only up to 2\*\*53") as e:
-        from_frames(n, c)
-    assert e.value.column == "bodyId" and e.value.rows == [1]
-
-
-def test_absurd_coordinates():
-    n, c, s = _good()
-    s["x_pre"] = s["x_pre"].astype(float)
-    s.loc[3, "x_pre"] = -1e300
-    with pytest.raises(TableError, match=r"beyond \+-1e\+12") as e:
-        from_frames(n, c, s)
-    assert e.value.column == "x_pre" and e.value.rows == [3]
-
-
 def test_duplicated_column_names():
     n, c, s = _good()
     c = pd.concat([c, c[["weight"]]], axis=1)
     with pytest.raises(TableError, match=r"<connections frame>, column 'weight': has duplicated column"):
         from_frames(n, c)
-
-
-def test_synapse_confidence_outside_unit_interval():
-    n, c, s = _good()
-    s["confidence_post"] = [0.9, np.nan, 1.5, 0.2]  # NaN means unknown and is allowed
-    with pytest.raises(TableError, match=r"outside \[0, 1\]") as e:
-        from_frames(n, c, s)
-    assert e.value.column == "confidence_post" and e.value.rows == [2]
 
 
 # --------------------------------------------------------------------------- sites
@@ -256,42 +239,29 @@ def test_sites_bad_kind_names_rows_and_allowed_values():
     assert e.value.column == "kind" and e.value.rows == [1, 3] and "kind='PRE'" in str(e.value)
 
 
-def test_sites_of_unknown_body():
+def _set(df, row, col, value):
+    df = df.copy()
+    if isinstance(value, str | float) and not pd.api.types.is_float_dtype(df[col].dtype):
+        df[col] = df[col].astype(object if isinstance(value, str) else float)
+    df.loc[row, col] = value
+    return df
+
+
+@pytest.mark.parametrize("row, col, value, match", [
+    (2, "bodyId", 77, "references 1 bodyId"),
+    (1, "y", np.nan, "NaN or infinite coordinates"),
+    (1, "x", -np.inf, "NaN or infinite coordinates"),
+    (1, "z", 1e300, r"beyond \+-1e\+12"),
+    (0, "confidence", -0.1, r"outside \[0, 1\]"),
+    (0, "confidence", 1.01, r"outside \[0, 1\]"),
+    (0, "confidence", np.inf, r"outside \[0, 1\]"),
+    (2, "z", "zero", "expected a numeric dtype"),
+])
+def test_sites_bad_values_name_file_column_and_row(row, col, value, match):
     n, c, s = _good()
-    sites = _sites()
-    sites.loc[2, "bodyId"] = 77
-    with pytest.raises(TableError, match=r"<sites frame>, column 'bodyId': references 1 bodyId") as e:
-        from_frames(n, c, sites=sites)
-    assert e.value.rows == [2]
-
-
-@pytest.mark.parametrize("bad", [np.nan, -np.inf, 1e300])
-def test_sites_bad_coordinates(bad):
-    n, c, s = _good()
-    sites = _sites()
-    sites.loc[1, "y"] = bad
-    with pytest.raises(TableError, match="NaN or infinite|beyond") as e:
-        from_frames(n, c, sites=sites)
-    assert e.value.file == "<sites frame>" and e.value.column == "y" and e.value.rows == [1]
-
-
-@pytest.mark.parametrize("bad", [-0.1, 1.01, np.inf])
-def test_sites_confidence_outside_unit_interval(bad):
-    n, c, s = _good()
-    sites = _sites()
-    sites.loc[0, "confidence"] = bad
-    with pytest.raises(TableError, match=r"<sites frame>, column 'confidence': .*outside \[0, 1\]") as e:
-        from_frames(n, c, sites=sites)
-    assert e.value.rows == [0]
-
-
-def test_sites_text_coordinates_are_a_dtype_error():
-    n, c, s = _good()
-    sites = _sites()
-    sites["z"] = ["0", "0", "zero", "0"]
-    with pytest.raises(TableError, match="expected a numeric dtype") as e:
-        from_frames(n, c, sites=sites)
-    assert e.value.column == "z" and e.value.rows == [2]
+    with pytest.raises(TableError, match=match) as e:
+        from_frames(n, c, sites=_set(_sites(), row, col, value))
+    assert str(e.value).startswith(f"<sites frame>, column '{col}'") and e.value.rows == [row]
 
 
 # --------------------------------------------------------------------------- gap junctions
@@ -308,13 +278,18 @@ def test_gap_junctions_pass():
     assert con.has_gap_junctions and "gap_junctions=2" in repr(con)
 
 
-def test_gap_junction_self_pair():
+@pytest.mark.parametrize("row, col, value, match", [
+    (1, "bodyId_a", 30, "has self-pairs"),
+    (0, "weight", 0, "zero or negative weights"),
+    (0, "weight", -1, "zero or negative weights"),
+    (1, "bodyId_a", 5, "references 1 bodyId"),
+])
+def test_gap_junction_bad_values(row, col, value, match):
     n, c, s = _good()
-    g = _gaps()
-    g.loc[1, "bodyId_a"] = 30
-    with pytest.raises(TableError, match=r"<gap_junctions frame>, column 'bodyId_b': has self-pairs") as e:
-        from_frames(n, c, gap_junctions=g)
-    assert e.value.rows == [1]
+    with pytest.raises(TableError, match=match) as e:
+        from_frames(n, c, gap_junctions=_set(_gaps(), row, col, value))
+    assert str(e.value).startswith("<gap_junctions frame>, column") and e.value.rows == [row]
+    assert e.value.column == ("bodyId_b" if "self" in match else col)
 
 
 def test_gap_junction_pair_listed_both_ways_is_an_error():
@@ -324,25 +299,6 @@ def test_gap_junction_pair_listed_both_ways_is_an_error():
     with pytest.raises(TableError, match=r"1 unordered pair\(s\) more than once.*bodyId_a < bodyId_b") as e:
         from_frames(n, c, gap_junctions=g)
     assert e.value.rows == [0, 2]
-
-
-@pytest.mark.parametrize("w", [0, -1])
-def test_gap_junction_weight(w):
-    n, c, s = _good()
-    g = _gaps()
-    g.loc[0, "weight"] = w
-    with pytest.raises(TableError, match="zero or negative weights") as e:
-        from_frames(n, c, gap_junctions=g)
-    assert e.value.column == "weight" and e.value.rows == [0]
-
-
-def test_gap_junction_unknown_body():
-    n, c, s = _good()
-    g = _gaps()
-    g.loc[1, "bodyId_a"] = 5
-    with pytest.raises(TableError, match="column 'bodyId_a': references 1 bodyId") as e:
-        from_frames(n, c, gap_junctions=g)
-    assert e.value.rows == [1]
 
 
 def test_sites_and_gap_junctions_round_trip(tmp_path):
@@ -408,12 +364,8 @@ def test_voxel_nm_from_the_folder_json(tmp_path, meta_file):
     (tmp_path / meta_file).write_text('{"voxel_nm": 8,')
     with pytest.raises(TableError, match=f"{meta_file}: cannot be read as JSON"):
         load_tables(tmp_path)
-
-
-def test_folder_json_disagreeing_with_written_voxel_nm(tmp_path):
-    n, c, s = _good()
-    write_tables(from_frames(n, c, voxel_nm=4), tmp_path)
-    (tmp_path / "manifest.json").write_text('{"voxel_nm": 8}')
+    write_tables(from_frames(n, c, voxel_nm=4), tmp_path)  # stored 4 vs the folder's 8
+    (tmp_path / meta_file).write_text('{"voxel_nm": 8}')
     with pytest.raises(TableError, match=r"neurons.parquet: voxel_nm = 4 disagrees with voxel_nm = 8"):
         load_tables(tmp_path)
 
@@ -422,8 +374,6 @@ def test_folder_json_disagreeing_with_written_voxel_nm(tmp_path):
 
 
 def test_label_columns_in_documented_order_and_skip_empty_ones():
-    from synhelpers.tables.contract import LABEL_COLUMNS, label_columns
-
     n = pd.DataFrame({"bodyId": [1, 2], "predictedNt": ["ACh", None], "type": ["KC", "PN"],
                       "cell_class": ["", None], "class": [None, "sensory"], "notes": ["a", "b"]})
     assert label_columns(n) == ["class", "type", "predictedNt"]
@@ -431,8 +381,6 @@ def test_label_columns_in_documented_order_and_skip_empty_ones():
 
 
 def test_check_label_column():
-    from synhelpers.tables.contract import check_label_column
-
     n = pd.DataFrame({"bodyId": [1, 2], "type": ["KC", None], "cell_class": [None, "  "]})
     check_label_column(n, "type", "x/neurons.parquet")  # one labelled neuron is enough
     with pytest.raises(TableError, match=r"x/neurons.parquet, column 'nt': .*columns are \['bodyId', "
@@ -445,8 +393,5 @@ def test_check_label_column():
 @pytest.mark.parametrize("module", ["synhelpers.tables.checks", "synhelpers.tables.labels"])
 def test_docstring_examples_of_the_contract_helpers(module):
     """(tests/test_doctests.py covers synhelpers.tables.contract; these are its helper modules.)"""
-    import doctest
-    import importlib
-
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
