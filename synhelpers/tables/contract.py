@@ -1,8 +1,8 @@
-"""The data contract: a connectome is three tables, ``neurons``, ``connections``, ``synapses``.
+"""The data contract: a connectome is a folder of tables, described in ``docs/data-contract.md``.
 
-Column names follow neuPrint's own (see ``../shared/docs/data-contract.md``), so a
-table downloaded with neuprint-python needs no renaming, and a user's own
-connectome (FlyWire, BANC, a worm) comes in through :func:`from_frames`.
+Column names follow neuPrint's own, so a table downloaded with neuprint-python needs no
+renaming, and a user's own connectome (FlyWire, BANC, a worm) comes in through
+:func:`from_frames`.
 
 =============  ===============================  ====================================================
 table          required columns                 optional columns
@@ -12,12 +12,18 @@ neurons        ``bodyId`` (int64, unique)       ``type``, ``instance``, ``class`
 connections    ``bodyId_pre``, ``bodyId_post``, ``roi`` (str; rows then sum per pair)
                ``weight`` (int, > 0)
 synapses       ``bodyId_pre``, ``bodyId_post``, ``roi_pre``, ``roi_post``, ``confidence_pre``,
-               ``x_pre``, ``y_pre``, ``z_pre``, ``confidence_post``
+(optional)     ``x_pre``, ``y_pre``, ``z_pre``, ``confidence_post`` (float in [0, 1])
                ``x_post``, ``y_post``, ``z_post``
+sites          ``bodyId``, ``kind`` ("pre" or       ``roi`` (str), ``confidence`` (float in [0, 1])
+(optional)     "post"; neuPrint's ``type`` is
+               accepted), ``x``, ``y``, ``z``
+gap_junctions  ``bodyId_a``, ``bodyId_b``,
+(optional)     ``weight`` (int, > 0); undirected
 =============  ===============================  ====================================================
 
-Coordinates are in the dataset's voxels (8 nm isotropic for hemibrain and MANC).
-``synapses`` is optional: without it only the connectome-only models can train.
+Coordinates are in the connectome's own unit, ``voxel_nm`` nanometres each (default 8.0,
+hemibrain's and MANC's voxels); the value is kept in ``Connectome.meta["voxel_nm"]``.
+BodyIds must fit in int64; a coordinate must be finite and within +-1e12.
 
 Every check raises :class:`TableError`, whose message names the file, the column
 and the first offending rows. A disagreement between connection weights and
@@ -27,7 +33,7 @@ and its synapse queries can differ slightly (confidence thresholds).
 
 from __future__ import annotations
 
-import warnings
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,67 +41,43 @@ import numpy as np
 import pandas as pd
 
 from ..io import write_parquet
+from .checks import (
+    DEFAULT_VOXEL_NM,
+    MAX_ABS_COORD,
+    SITE_KINDS,
+    TableError,
+    WeightMismatchWarning,
+    check_confidence,
+    check_coordinates,
+    check_frame,
+    check_gap_pairs,
+    check_known_ids,
+    check_positive,
+    check_site_kind,
+    check_weights_match,
+    fail,
+    resolve_voxel_nm,
+)
+from .labels import LABEL_COLUMNS, check_label_column, label_columns
+from .schema import (
+    COLUMN_ALIASES,
+    COORD_COLUMNS,
+    ID_COLUMNS,
+    OPTIONAL_TABLES,
+    REQUIRED_COLUMNS,
+    TABLE_FILES,
+)
 
 __all__ = [
-    "Connectome",
-    "TableError",
-    "WeightMismatchWarning",
-    "TABLE_FILES",
-    "REQUIRED_COLUMNS",
-    "load_tables",
-    "from_frames",
-    "validate_tables",
-    "write_tables",
+    "Connectome", "TableError", "WeightMismatchWarning",
+    "TABLE_FILES", "REQUIRED_COLUMNS", "OPTIONAL_TABLES", "COLUMN_ALIASES",
+    "DEFAULT_VOXEL_NM", "MAX_ABS_COORD", "SITE_KINDS", "LABEL_COLUMNS",
+    "load_tables", "from_frames", "validate_tables", "write_tables",
+    "label_columns", "check_label_column",
 ]
 
-#: File name of each table inside a connectome folder.
-TABLE_FILES = {
-    "neurons": "neurons.parquet",
-    "connections": "connections.parquet",
-    "synapses": "synapses.parquet",
-}
-
-#: Required columns per table and the kind of dtype each must have ("int" or "number").
-REQUIRED_COLUMNS: dict[str, dict[str, str]] = {
-    "neurons": {"bodyId": "int"},
-    "connections": {"bodyId_pre": "int", "bodyId_post": "int", "weight": "int"},
-    "synapses": {
-        "bodyId_pre": "int",
-        "bodyId_post": "int",
-        "x_pre": "number",
-        "y_pre": "number",
-        "z_pre": "number",
-        "x_post": "number",
-        "y_post": "number",
-        "z_post": "number",
-    },
-}
-
-COORD_COLUMNS = ("x_pre", "y_pre", "z_pre", "x_post", "y_post", "z_post")
-_MAX_ROWS_SHOWN = 5
-
-
-class TableError(ValueError):
-    """A connectome table breaks the data contract.
-
-    Attributes:
-        file: the file (or frame label) the table came from.
-        column: the offending column, or ``None`` for whole-table problems.
-        rows: positional indices of the first offending rows (at most 5).
-    """
-
-    def __init__(self, message: str, *, file: str, column: str | None = None, rows=()):
-        self.file = file
-        self.column = column
-        self.rows = [int(r) for r in rows]
-        where = f"{file}"
-        if column is not None:
-            where += f", column '{column}'"
-        super().__init__(f"{where}: {message}")
-
-
-class WeightMismatchWarning(UserWarning):
-    """Connection weights disagree with the number of synapse rows per pair."""
+#: Key of ``neurons.parquet``'s pandas ``attrs`` where :func:`write_tables` keeps name and voxel_nm.
+_ATTRS_KEY = "synhelpers"
 
 
 @dataclass
@@ -108,7 +90,10 @@ class Connectome:
         synapses: one row per synaptic pair (T-bar and one postsynaptic density), or ``None``.
         name: a human-readable dataset name (e.g. ``"synthetic (seed 0)"``, ``"hemibrain:v1.2.1"``).
         path: the folder the tables were read from, if any.
-        meta: free-form metadata (e.g. the contents of ``synthetic.json`` or ``manifest.json``).
+        meta: free-form metadata (e.g. the contents of ``synthetic.json`` or ``manifest.json``);
+            ``meta["voxel_nm"]`` is the size of a coordinate unit in nm.
+        sites: one row per synapse site of a neuron, not partner-resolved (keyword only), or ``None``.
+        gap_junctions: one row per electrically coupled (unordered) pair (keyword only), or ``None``.
     """
 
     neurons: pd.DataFrame
@@ -117,62 +102,49 @@ class Connectome:
     name: str = "connectome"
     path: Path | None = None
     meta: dict = field(default_factory=dict)
+    sites: pd.DataFrame | None = field(default=None, kw_only=True)
+    gap_junctions: pd.DataFrame | None = field(default=None, kw_only=True)
 
     @property
     def has_synapses(self) -> bool:
         return self.synapses is not None
 
+    @property
+    def has_sites(self) -> bool:
+        return self.sites is not None
+
+    @property
+    def has_gap_junctions(self) -> bool:
+        return self.gap_junctions is not None
+
+    @property
+    def voxel_nm(self) -> float:
+        """Nanometres per coordinate unit (``meta["voxel_nm"]``, default 8.0)."""
+        return float(self.meta.get("voxel_nm", DEFAULT_VOXEL_NM))
+
     def __repr__(self) -> str:
-        s = "none" if self.synapses is None else f"{len(self.synapses):,}"
+        def rows(df):
+            return "none" if df is None else f"{len(df):,}"
+
         return (
             f"Connectome(name={self.name!r}, neurons={len(self.neurons):,}, "
-            f"connections={len(self.connections):,}, synapses={s})"
+            f"connections={len(self.connections):,}, synapses={rows(self.synapses)}, "
+            f"sites={rows(self.sites)}, gap_junctions={rows(self.gap_junctions)})"
         )
 
 
-def _rows_text(df: pd.DataFrame, mask: np.ndarray, columns: list[str]) -> tuple[str, np.ndarray]:
-    idx = np.flatnonzero(mask)
-    shown = idx[:_MAX_ROWS_SHOWN]
-    sub = df.iloc[shown][[c for c in columns if c in df.columns]]
-    lines = [f"    row {int(i)}: " + ", ".join(f"{c}={v!r}" for c, v in zip(sub.columns, r))
-             for i, r in zip(shown, sub.itertuples(index=False, name=None))]
-    more = f"\n    ... and {len(idx) - len(shown):,} more" if len(idx) > len(shown) else ""
-    return f"{len(idx):,} offending row(s), first ones:\n" + "\n".join(lines) + more, shown
-
-
-def _fail(df, mask, *, file, column, what, columns=None) -> None:
-    text, shown = _rows_text(df, mask, columns or [column])
-    raise TableError(f"{what}; {text}", file=file, column=column, rows=shown)
-
-
-def _check_columns(df: pd.DataFrame, table: str, file: str) -> None:
+def _with_aliases(df, table: str):
+    """``df`` with accepted aliases renamed to the contract's column names (else unchanged)."""
     if not isinstance(df, pd.DataFrame):
-        raise TableError(f"expected a pandas DataFrame, got {type(df).__name__}", file=file)
-    required = REQUIRED_COLUMNS[table]
-    missing = [c for c in required if c not in df.columns]
-    if missing:
-        raise TableError(
-            f"missing required column(s) {missing}; the {table} table needs {list(required)} "
-            f"and has {list(df.columns)}",
-            file=file,
-            column=missing[0],
-        )
-    if len(df) == 0:
-        raise TableError(f"the {table} table is empty (0 rows)", file=file)
-    for col, kind in required.items():
-        dtype = df[col].dtype
-        ok = pd.api.types.is_integer_dtype(dtype) if kind == "int" else (
-            pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
-        )
-        if not ok:
-            want = "an integer dtype (e.g. int64)" if kind == "int" else "a numeric dtype"
-            bad = ~pd.to_numeric(df[col], errors="coerce").notna().to_numpy()
-            if not bad.any():
-                bad = np.zeros(len(df), bool)
-                bad[0] = True
-            _fail(df, bad, file=file, column=col, what=f"has dtype {dtype}, expected {want}")
-        if kind == "int" and df[col].isna().any():
-            _fail(df, df[col].isna().to_numpy(), file=file, column=col, what="has missing values")
+        return df
+    rename = {alias: col for col, alias in COLUMN_ALIASES.get(table, {}).items()
+              if col not in df.columns and alias in df.columns}
+    return df.rename(columns=rename) if rename else df
+
+
+def _alias_hint(table: str) -> str:
+    aliases = COLUMN_ALIASES.get(table, {})
+    return "".join(f" (a column '{a}' is accepted as '{c}')" for c, a in aliases.items())
 
 
 def validate_tables(
@@ -180,21 +152,26 @@ def validate_tables(
     connections: pd.DataFrame,
     synapses: pd.DataFrame | None = None,
     *,
+    sites: pd.DataFrame | None = None,
+    gap_junctions: pd.DataFrame | None = None,
     files: dict[str, str] | None = None,
     check_weights: bool = True,
 ) -> None:
     """Check a table set against the data contract; raise :class:`TableError` on the first problem.
 
     Args:
-        neurons, connections, synapses: the tables (``synapses`` may be ``None``).
+        neurons, connections: the required tables.
+        synapses, sites, gap_junctions: the optional tables, or ``None``.
         files: label of each table used in messages, e.g. ``{"neurons": "data/x/neurons.parquet"}``;
             defaults to ``"<neurons frame>"`` etc.
         check_weights: compare the summed connection weight per pair with the synapse rows
             per pair and emit a :class:`WeightMismatchWarning` when they disagree.
 
     Raises:
-        TableError: missing columns or wrong dtypes, empty table, NaN/inf coordinates,
-            duplicate ``bodyId``, unknown bodies in connections or synapses, weights <= 0.
+        TableError: missing, duplicated or mistyped columns; bodyIds or weights beyond int64;
+            empty table; duplicate ``bodyId``; unknown bodies in any other table; weights <= 0;
+            NaN, infinite or absurd (beyond +-1e12) coordinates; confidences outside [0, 1];
+            site kinds other than "pre"/"post"; gap-junction self-pairs or repeated pairs.
 
     Example:
         >>> import pandas as pd
@@ -207,82 +184,56 @@ def validate_tables(
         <connections frame>, column 'bodyId_post': references 1 bodyId(s) absent from the neurons table; 1 offending row(s), first ones:
     """
     files = {t: f"<{t} frame>" for t in TABLE_FILES} | (files or {})
-    _check_columns(neurons, "neurons", files["neurons"])
-    _check_columns(connections, "connections", files["connections"])
+    tables = {"neurons": neurons, "connections": connections, "synapses": synapses,
+              "sites": _with_aliases(sites, "sites"), "gap_junctions": gap_junctions}
+    for table, df in tables.items():
+        if df is not None or table not in OPTIONAL_TABLES:
+            check_frame(df, REQUIRED_COLUMNS[table], table, files[table], _alias_hint(table))
+    body_sorted = _sorted_body_ids(neurons, files["neurons"])
+    for table, cols in ID_COLUMNS.items():
+        if tables[table] is not None:
+            for col in cols:
+                check_known_ids(tables[table], col, body_sorted, file=files[table], columns=cols)
+    check_positive(connections, "weight", file=files["connections"],
+                   columns=["bodyId_pre", "bodyId_post", "weight"],
+                   what="has zero or negative weights (a connection needs at least one synapse)")
     if synapses is not None:
-        _check_columns(synapses, "synapses", files["synapses"])
+        _validate_synapses(synapses, files["synapses"])
+    if tables["sites"] is not None:
+        _validate_sites(tables["sites"], files["sites"])
+    if gap_junctions is not None:
+        _validate_gap_junctions(gap_junctions, files["gap_junctions"])
+    if synapses is not None and check_weights:
+        check_weights_match(connections, synapses, files, body_sorted)
 
-    body = neurons["bodyId"].to_numpy()
+
+def _sorted_body_ids(neurons: pd.DataFrame, file: str) -> np.ndarray:
+    """The neurons' bodyIds, sorted int64; duplicates are a TableError."""
+    body = neurons["bodyId"].to_numpy(np.int64)
     dup = neurons["bodyId"].duplicated(keep=False).to_numpy()
     if dup.any():
-        _fail(neurons, dup, file=files["neurons"], column="bodyId",
-              what=f"has {len(np.unique(body[dup])):,} duplicated bodyId value(s)")
-    body_sorted = np.sort(body)
-
-    def unknown(values: np.ndarray) -> np.ndarray:
-        pos = np.searchsorted(body_sorted, values).clip(0, len(body_sorted) - 1)
-        return body_sorted[pos] != values
-
-    for tname, df in (("connections", connections), ("synapses", synapses)):
-        if df is None:
-            continue
-        for col in ("bodyId_pre", "bodyId_post"):
-            bad = unknown(df[col].to_numpy())
-            if bad.any():
-                n_ids = len(np.unique(df[col].to_numpy()[bad]))
-                _fail(df, bad, file=files[tname], column=col,
-                      what=f"references {n_ids:,} bodyId(s) absent from the neurons table",
-                      columns=["bodyId_pre", "bodyId_post"])
-
-    w = connections["weight"].to_numpy()
-    bad = w <= 0
-    if bad.any():
-        _fail(connections, bad, file=files["connections"], column="weight",
-              what="has zero or negative weights (a connection needs at least one synapse)",
-              columns=["bodyId_pre", "bodyId_post", "weight"])
-
-    if synapses is not None:
-        for col in COORD_COLUMNS:
-            v = synapses[col].to_numpy(dtype=np.float64, na_value=np.nan)
-            bad = ~np.isfinite(v)
-            if bad.any():
-                _fail(synapses, bad, file=files["synapses"], column=col,
-                      what="has NaN or infinite coordinates", columns=["bodyId_pre", "bodyId_post", col])
-        if check_weights:
-            _check_weights(connections, synapses, files, body_sorted)
+        fail(neurons, dup, file=file, column="bodyId",
+             what=f"has {len(np.unique(body[dup])):,} duplicated bodyId value(s)")
+    return np.sort(body)
 
 
-def _check_weights(connections: pd.DataFrame, synapses: pd.DataFrame, files: dict, body_sorted) -> None:
-    """Warn when a pair's summed weight differs from its number of synapse rows.
+def _validate_synapses(synapses: pd.DataFrame, file: str) -> None:
+    ids = ["bodyId_pre", "bodyId_post"]
+    check_coordinates(synapses, COORD_COLUMNS, file=file, id_columns=ids)
+    for col in ("confidence_pre", "confidence_post"):
+        check_confidence(synapses, col, file=file, id_columns=ids)
 
-    Pairs are keyed by the positions of their bodyIds among the sorted neurons (int64-safe).
-    """
-    n = len(body_sorted)
 
-    def pair_key(df):
-        return (np.searchsorted(body_sorted, df["bodyId_pre"].to_numpy()).astype(np.int64) * n
-                + np.searchsorted(body_sorted, df["bodyId_post"].to_numpy()))
+def _validate_gap_junctions(gap_junctions: pd.DataFrame, file: str) -> None:
+    check_positive(gap_junctions, "weight", file=file, columns=["bodyId_a", "bodyId_b", "weight"],
+                   what="has zero or negative weights (a gap junction needs at least one)")
+    check_gap_pairs(gap_junctions, file=file)
 
-    ckey, inv = np.unique(pair_key(connections), return_inverse=True)
-    cw = np.bincount(inv, weights=connections["weight"].to_numpy(np.float64))
-    skey, sc = np.unique(pair_key(synapses), return_counts=True)
-    keys = np.union1d(ckey, skey)
-    w = np.zeros(len(keys))
-    c = np.zeros(len(keys))
-    w[np.searchsorted(keys, ckey)] = cw
-    c[np.searchsorted(keys, skey)] = sc
-    diff = np.flatnonzero(w != c)
-    if len(diff):
-        ex = diff[:3]
-        examples = "; ".join(
-            f"{body_sorted[k // n]}->{body_sorted[k % n]}: weight {int(w[i])} vs {int(c[i])} synapses"
-            for k, i in zip(keys[ex], ex))
-        warnings.warn(
-            f"{files['connections']} vs {files['synapses']}: {len(diff):,} of {len(keys):,} connected "
-            f"pairs have a summed weight that differs from their number of synapse rows (e.g. {examples})",
-            WeightMismatchWarning,
-            stacklevel=3,
-        )
+
+def _validate_sites(sites: pd.DataFrame, file: str) -> None:
+    check_site_kind(sites, file=file)
+    check_coordinates(sites, ("x", "y", "z"), file=file, id_columns=["bodyId", "kind"])
+    check_confidence(sites, "confidence", file=file, id_columns=["bodyId", "kind"])
 
 
 def from_frames(
@@ -290,77 +241,140 @@ def from_frames(
     connections: pd.DataFrame,
     synapses: pd.DataFrame | None = None,
     *,
+    sites: pd.DataFrame | None = None,
+    gap_junctions: pd.DataFrame | None = None,
     name: str = "user connectome",
     meta: dict | None = None,
+    voxel_nm: float | None = None,
     check_weights: bool = True,
 ) -> Connectome:
     """Validate in-memory tables and wrap them as a :class:`Connectome`.
 
     This is how any connectome (FlyWire, BANC, a worm, ...) enters the pipeline: rename
     its columns to the contract's (``bodyId``, ``bodyId_pre``, ``bodyId_post``, ``weight``,
-    ``x_pre`` ...), then call this.
+    ``x_pre`` ...; see ``docs/data-contract.md``), then call this.
+
+    Args:
+        neurons, connections, synapses, sites, gap_junctions: the tables (see the module
+            docstring); a sites table with neuPrint's ``type`` column gets it renamed ``kind``.
+        name: a human-readable dataset name.
+        meta: free-form metadata, copied into ``Connectome.meta``.
+        voxel_nm: nanometres per coordinate unit (1.0 for coordinates in nm). ``None`` takes
+            ``meta["voxel_nm"]``, else 8.0 (hemibrain and MANC). Stored in ``meta["voxel_nm"]``.
+        check_weights: see :func:`validate_tables`.
+
+    Raises:
+        TableError: a table breaks the contract, or ``voxel_nm`` is not a finite positive
+            number or disagrees with ``meta["voxel_nm"]``.
 
     Example:
         >>> import pandas as pd
         >>> n = pd.DataFrame({"bodyId": [1, 2, 3], "cell_class": ["A", "B", "A"]})
         >>> c = pd.DataFrame({"bodyId_pre": [1, 2], "bodyId_post": [2, 3], "weight": [4, 1]})
-        >>> from_frames(n, c, name="toy")
-        Connectome(name='toy', neurons=3, connections=2, synapses=none)
+        >>> g = pd.DataFrame({"bodyId_a": [1], "bodyId_b": [3], "weight": [2]})
+        >>> con = from_frames(n, c, gap_junctions=g, name="toy", voxel_nm=4)
+        >>> con, con.meta["voxel_nm"]
+        (Connectome(name='toy', neurons=3, connections=2, synapses=none, sites=none, gap_junctions=1), 4.0)
     """
-    validate_tables(neurons, connections, synapses, check_weights=check_weights)
-    return Connectome(neurons, connections, synapses, name=name, meta=dict(meta or {}))
+    meta = dict(meta or {})
+    meta["voxel_nm"] = resolve_voxel_nm([("<voxel_nm argument>", voxel_nm),
+                                         ("<meta['voxel_nm']>", meta.get("voxel_nm"))])
+    sites = _with_aliases(sites, "sites")
+    validate_tables(neurons, connections, synapses, sites=sites, gap_junctions=gap_junctions,
+                    check_weights=check_weights)
+    return Connectome(neurons, connections, synapses, name=name, meta=meta, sites=sites,
+                      gap_junctions=gap_junctions)
 
 
-def load_tables(path: str | Path, *, synapses: bool = True, check_weights: bool = True) -> Connectome:
-    """Read and validate a connectome folder (``neurons.parquet``, ``connections.parquet``,
-    optional ``synapses.parquet``).
+def load_tables(
+    path: str | Path,
+    *,
+    synapses: bool = True,
+    sites: bool = True,
+    gap_junctions: bool = True,
+    voxel_nm: float | None = None,
+    check_weights: bool = True,
+) -> Connectome:
+    """Read and validate a connectome folder: ``neurons.parquet``, ``connections.parquet`` and,
+    when present, ``synapses.parquet``, ``sites.parquet`` and ``gap_junctions.parquet``.
 
-    The dataset name comes from ``synthetic.json`` or ``manifest.json`` when present.
+    The dataset name and ``voxel_nm`` come from ``synthetic.json`` or ``manifest.json`` when
+    present, else from what :func:`write_tables` stored in ``neurons.parquet``, else the
+    folder name and 8.0 (hemibrain/MANC voxels).
 
     Args:
         path: the folder.
-        synapses: read ``synapses.parquet`` if it exists (set False to skip the large table).
+        synapses, sites, gap_junctions: read that table if its file exists (set False to skip
+            a large table).
+        voxel_nm: nanometres per coordinate unit; must agree with the folder's if it has one.
         check_weights: see :func:`validate_tables`.
 
     Raises:
         FileNotFoundError: the folder or a required table is missing.
-        TableError: a table breaks the contract (the message names the file).
+        TableError: a table or the metadata file breaks the contract (the message names the file).
     """
-    import json
-
     path = Path(path)
     if not path.is_dir():
         raise FileNotFoundError(f"connectome folder not found: {path}")
-    frames = {}
-    files = {}
+    wanted = {"synapses": synapses, "sites": sites, "gap_junctions": gap_junctions}
+    frames, files = _read_frames(path, wanted)
+    stored = frames["neurons"].attrs.pop(_ATTRS_KEY, None)
+    stored = stored if isinstance(stored, dict) else {}
+    meta, meta_file = _read_meta(path)
+    meta["voxel_nm"] = resolve_voxel_nm([("<voxel_nm argument>", voxel_nm),
+                                         (meta_file, meta.get("voxel_nm")),
+                                         (files["neurons"], stored.get("voxel_nm"))])
+    frames["sites"] = _with_aliases(frames.get("sites"), "sites")
+    validate_tables(frames["neurons"], frames["connections"], frames.get("synapses"),
+                    sites=frames["sites"], gap_junctions=frames.get("gap_junctions"),
+                    files=files, check_weights=check_weights)
+    name = meta.get("name") or meta.get("dataset") or stored.get("name") or path.name
+    return Connectome(frames["neurons"], frames["connections"], frames.get("synapses"),
+                      name=str(name), path=path, meta=meta, sites=frames["sites"],
+                      gap_junctions=frames.get("gap_junctions"))
+
+
+def _read_frames(path: Path, wanted: dict[str, bool]) -> tuple[dict, dict]:
+    """Read the tables of ``path`` that exist and are wanted; Parquet errors become TableErrors."""
+    frames: dict[str, pd.DataFrame] = {}
+    files: dict[str, str] = {}
     for table, fname in TABLE_FILES.items():
         f = path / fname
         files[table] = str(f)
         if not f.exists():
-            if table == "synapses":
+            if table in OPTIONAL_TABLES:
                 continue
             raise FileNotFoundError(f"{f}: required table '{table}' is missing from {path}")
-        if table == "synapses" and not synapses:
+        if not wanted.get(table, True):
             continue
         try:
             frames[table] = pd.read_parquet(f, engine="pyarrow")
-        except Exception as e:  # corrupt or not Parquet
+        except Exception as e:  # corrupt, truncated or not Parquet
             raise TableError(f"cannot be read as Parquet ({type(e).__name__}: {e})", file=str(f)) from e
-    validate_tables(frames["neurons"], frames["connections"], frames.get("synapses"),
-                    files=files, check_weights=check_weights)
-    meta: dict = {}
-    name = path.name
+    return frames, files
+
+
+def _read_meta(path: Path) -> tuple[dict, str]:
+    """The contents of ``synthetic.json`` or ``manifest.json`` (first found) and its path."""
     for mfile in ("synthetic.json", "manifest.json"):
-        if (path / mfile).exists():
-            meta = json.loads((path / mfile).read_text())
-            name = meta.get("name") or meta.get("dataset") or name
-            break
-    return Connectome(frames["neurons"], frames["connections"], frames.get("synapses"),
-                      name=name, path=path, meta=meta)
+        f = path / mfile
+        if f.exists():
+            try:
+                meta = json.loads(f.read_text())
+            except (OSError, ValueError) as e:  # ValueError covers bad JSON and bad UTF-8
+                raise TableError(f"cannot be read as JSON ({type(e).__name__}: {e})", file=str(f)) from e
+            if not isinstance(meta, dict):
+                raise TableError(f"expected a JSON object, got {type(meta).__name__}", file=str(f))
+            return meta, str(f)
+    return {}, str(path / "manifest.json")
 
 
 def write_tables(connectome: Connectome, out: str | Path) -> dict[str, Path]:
     """Write the tables of ``connectome`` into folder ``out`` as Parquet, each atomically.
+
+    The connectome's name and ``voxel_nm`` travel in ``neurons.parquet``'s pandas metadata
+    (``attrs["synhelpers"]``), so :func:`load_tables` reads them back even without a
+    ``manifest.json``.
 
     Returns:
         A dict from table name to the written path.
@@ -372,5 +386,9 @@ def write_tables(connectome: Connectome, out: str | Path) -> dict[str, Path]:
         df = getattr(connectome, table)
         if df is None:
             continue
+        if table == "neurons":
+            df = df.copy(deep=False)
+            df.attrs = {**df.attrs, _ATTRS_KEY: {"name": connectome.name,
+                                                 "voxel_nm": connectome.voxel_nm}}
         written[table] = write_parquet(df, out / fname)
     return written
