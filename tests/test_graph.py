@@ -75,7 +75,28 @@ def test_unknown_label_column():
     neurons = pd.DataFrame({"bodyId": np.array([1, 2], np.int64)})
     conns = pd.DataFrame({"bodyId_pre": [1], "bodyId_post": [2], "weight": [1]})
     with pytest.raises(KeyError, match="label column 'cell_class' not in the neurons table"):
-        build_graph(from_frames(neurons, conns))
+        build_graph(from_frames(neurons, conns), GraphConfig(labels=("cell_class",)))
+
+
+def test_labels_default_to_the_label_columns_the_table_has():
+    ids = np.arange(1, 41, dtype=np.int64)
+    neurons = pd.DataFrame({"bodyId": ids, "class": ["A", "B"] * 20, "nt": ["ach"] * 20 + ["gaba"] * 20,
+                            "notes": ["x"] * 40})
+    conns = pd.DataFrame({"bodyId_pre": ids, "bodyId_post": np.roll(ids, 1), "weight": np.ones(40, np.int64)})
+    g = build_graph(from_frames(neurons, conns), GraphConfig(min_class_count=5))
+    assert g.label_columns == ["class", "nt"] and g.label_names["nt"] == ["ach", "gaba"]
+
+
+def test_a_label_with_one_class_is_an_error():
+    from synhelpers.errors import GraphError
+    from synhelpers.graph.build import check_labels
+
+    ids = np.arange(1, 31, dtype=np.int64)
+    neurons = pd.DataFrame({"bodyId": ids, "cell_class": ["A"] * 28 + ["B", "C"]})
+    conns = pd.DataFrame({"bodyId_pre": ids, "bodyId_post": np.roll(ids, 1), "weight": np.ones(30, np.int64)})
+    g = build_graph(from_frames(neurons, conns), GraphConfig(labels=("cell_class",), min_class_count=5))
+    with pytest.raises(GraphError, match=r"'cell_class': 1 class\(es\) left.*'B': 1, 'C': 1"):
+        check_labels(g, ["cell_class"], "toy")
 
 
 def test_split_is_stratified_seeded_and_disjoint(graph):
@@ -141,8 +162,12 @@ def test_inductive_view_has_no_test_neuron(graph):
     assert sub.syn_ptr[-1] == sub.syn_pos.shape[0] and torch.equal(sub.syn_ptr.diff().float(), sub.edge_weight)
     assert sub.site_ptr[-1] == sub.site_pos.shape[0]
     # features are recomputed: degrees of neurons that lost test partners drop
-    old = graph.x[sub.node_map, :4]
-    assert bool((sub.x[:, :4] <= old + 1e-6).all()) and bool((sub.x[:, :4] < old - 1e-6).any())
+    from synhelpers.graph.features import node_features
+
+    old = node_features(graph.edge_index, graph.edge_weight, graph.edge_roi, graph.num_nodes)[sub.node_map, :4]
+    new = node_features(sub.edge_index, sub.edge_weight, sub.edge_roi, sub.num_nodes)[:, :4]
+    assert bool((new <= old + 1e-6).all()) and bool((new < old - 1e-6).any())
+    assert torch.allclose(sub.x.mean(0), torch.zeros(sub.x.shape[1]), atol=1e-4), "re-standardised"
 
 
 def test_subgraph_keeping_everything_is_identity(graph):

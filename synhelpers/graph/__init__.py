@@ -2,6 +2,7 @@
 
 - :mod:`.build`     ``build_graph``: nodes, edges, CSR synapse sets, features, labels, split
 - :mod:`.cache`     ``build_cached``, ``save_graph``, ``load_graph``, ``graph_fingerprint``
+- :mod:`.union`     ``build_union``: several connectomes in one graph
 - :mod:`.views`     ``subgraph``, ``inductive_train_graph``
 - :mod:`.features`, :mod:`.labels`, :mod:`.split`, :mod:`.synapses`: the builder's steps
 - :mod:`.config`    ``GraphConfig`` (cheap to import)
@@ -13,8 +14,8 @@ _EXPORTS = {
     "GraphConfig": ".config", "BUILDER_VERSION": ".config", "SPLITS": ".config",
     "build_graph": ".build", "check_finite": ".build",
     "build_cached": ".cache", "save_graph": ".cache", "load_graph": ".cache",
-    "graph_fingerprint": ".cache",
+    "graph_fingerprint": ".cache", "load_data": ".cache", "build_union": ".union",
     "subgraph": ".views", "inductive_train_graph": ".views",
-    "node_features": ".features", "make_split": ".split", "split_frame": ".split",
+    "node_features": ".features", "make_split": ".split", "split_frame": ".split", "with_split": ".split",
 }
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -21,7 +21,10 @@ name               shape       meaning
 ``syn_conf``       (S, 2) f32  pre and post detection confidence (1.0 when absent)
 ``site_ptr``       (N+1,) i64  CSR pointer into the neuron's own sites
 ``site_pos``       (M, 3) f32  the neuron's unique T-bars and postsynaptic densities, normalised
-``site_is_post``   (M,) bool   True for a postsynaptic site, False for a T-bar
+``site_is_post``   (M,) bool   True for a postsynaptic site, False for a T-bar (from the
+                               ``sites`` table when there is one, else from the synapses)
+``gap_index``      (2, 2G) i64 electrical synapses, both directions (``gap_junctions`` table)
+``gap_weight``     (2G,) f32   their weights
 ``roi_center``     (R, 3) f32  mean normalised T-bar position of each ROI (label-free)
 ``pos_center``     (3,) f32    voxels; ``pos_scale`` float, voxels; ``voxel_nm`` float
 ``pos_unit_um``    (C,) f32    micrometres per normalised unit, per connectome
@@ -53,10 +56,10 @@ from ..tables.contract import Connectome
 from .config import GraphConfig
 from .features import wiring_features
 from .labels import codes_of, encode_labels
-from .split import make_split, set_split
-from .synapses import attach_synapses
+from .split import set_split, split_with_test
+from .synapses import attach_frame, attach_sites, attach_synapses, coordinate_frame
 
-__all__ = ["build_graph", "check_finite"]
+__all__ = ["build_graph", "check_finite", "resolve_labels", "check_labels"]
 
 
 @dataclass
@@ -111,23 +114,62 @@ def _synapse_edge_rois(syn_roi, syn_ptr, e: int, r: int) -> np.ndarray:
     return edge_roi
 
 
-def _attach_labels_and_split(data: Data, neurons: pd.DataFrame, cfg: GraphConfig) -> None:
-    """``y_<label>``, ``label_names``, ``label_info`` and the stratified split masks."""
-    data.label_columns = list(cfg.labels)
-    data.label_names, data.label_info = {}, {}
+def resolve_labels(con: Connectome, cfg: GraphConfig) -> tuple[str, ...]:
+    """The label columns to encode: ``cfg.labels``, or (``None``) the well-known label columns
+    the neurons table has (:func:`synhelpers.tables.labels.label_columns`).
+
+    Raises:
+        KeyError: a named column is not in the neurons table (the message lists the columns).
+    """
+    from ..tables.labels import label_columns
+
+    if cfg.labels is None:
+        return tuple(label_columns(con.neurons))
     for col in cfg.labels:
+        if col not in con.neurons.columns:
+            raise KeyError(f"label column {col!r} not in the neurons table; "
+                           f"columns are {list(con.neurons.columns)}")
+    return tuple(cfg.labels)
+
+
+def check_labels(data: Data, columns, name: str) -> None:
+    """Raise :class:`GraphError` for a label column with fewer than 2 classes after masking
+    (all-null included): no classifier can be trained or scored on it."""
+    for col in columns:
+        names, info = data.label_names[col], getattr(data, "label_info", {}).get(col, {})
+        if len(names) < 2:
+            small = info.get("dropped_classes", {})
+            n_lab = int((data[f"y_{col}"] >= 0).sum())
+            raise GraphError(
+                f"{name}, label column {col!r}: {len(names)} class(es) left after masking "
+                f"({n_lab:,} neurons with a kept class; kept {names or 'none'}; masked below "
+                f"the minimum count {small or 'none'}); a label needs at least 2 classes")
+
+
+def attach_labels_and_split(data: Data, neurons: pd.DataFrame, labels, cfg: GraphConfig,
+                            test: torch.Tensor | None = None) -> None:
+    """``y_<label>``, ``label_names``, ``label_info`` and the split masks, stratified on the
+    first label. ``test`` (N,) bool: neurons forced into the test split (a held-out
+    connectome); the others are split into train and validation only."""
+    data.label_columns = list(labels)
+    data.label_names, data.label_info = {}, {}
+    for col in labels:
         codes, names, info = encode_labels(neurons[col], cfg.min_class_count)
         data[f"y_{col}"] = torch.from_numpy(codes)
         data.label_names[col] = names
         data.label_info[col] = info
-    strat_col = cfg.stratify_by or (cfg.labels[0] if cfg.labels else None)
+    strat_col = cfg.stratify_by or (labels[0] if labels else None)
     if strat_col is None:
         strata = np.zeros(data.num_nodes, np.int64)
-    elif strat_col in cfg.labels:
+    elif strat_col in labels:
         strata = data[f"y_{strat_col}"].numpy()
     else:
         strata = encode_labels(neurons[strat_col], cfg.min_class_count)[0]
-    set_split(data, make_split(strata, cfg.split, cfg.split_seed))
+    # what `train --splits K` needs to draw further splits the same way
+    data.split_strata = torch.from_numpy(np.asarray(strata, np.int64))
+    data.split_fractions, data.split_seed = list(cfg.split), int(cfg.split_seed)
+    data.split_fixed_test = torch.from_numpy(np.asarray(test, bool)) if test is not None else None
+    set_split(data, split_with_test(strata, cfg.split, cfg.split_seed, test))
 
 
 def check_finite(data: Data, name: str) -> None:
@@ -144,12 +186,40 @@ def check_finite(data: Data, name: str) -> None:
                                  f"values after normalisation (first rows {rows.tolist()})")
 
 
+def _attach_points(data: Data, con: Connectome, cfg: GraphConfig, nodes, edge_key, roi_names):
+    """Frame, synapse sets and per-neuron sites; returns ``(roi_names, syn_roi, syn_ptr)``."""
+    syn = con.synapses if cfg.synapses else None
+    sites = getattr(con, "sites", None) if cfg.synapses else None
+    if syn is None and sites is None:
+        return roi_names, None, None
+    center, scale = coordinate_frame(syn, sites)
+    attach_frame(data, center, scale, con.voxel_nm)
+    syn_roi = syn_ptr = None
+    if syn is not None:
+        roi_names, syn_roi, syn_ptr = attach_synapses(
+            data, syn, nodes(syn["bodyId_pre"].to_numpy(np.int64)),
+            nodes(syn["bodyId_post"].to_numpy(np.int64)), edge_key, roi_names, center, scale,
+            derive_sites=sites is None)
+    if sites is not None:
+        attach_sites(data, sites, nodes(sites["bodyId"].to_numpy(np.int64)), center, scale)
+    return roi_names, syn_roi, syn_ptr
+
+
+def _attach_gap_junctions(data: Data, gaps: pd.DataFrame, nodes) -> None:
+    """Undirected electrical synapses as ``gap_index`` (2, 2G), both directions, and weights."""
+    a = nodes(gaps["bodyId_a"].to_numpy(np.int64))
+    b = nodes(gaps["bodyId_b"].to_numpy(np.int64))
+    w = gaps["weight"].to_numpy(np.float32)
+    data.gap_index = torch.from_numpy(np.stack([np.r_[a, b], np.r_[b, a]]).astype(np.int64))
+    data.gap_weight = torch.from_numpy(np.r_[w, w])
+
+
 def build_graph(con: Connectome, cfg: GraphConfig = GraphConfig(), *, progress: bool = False) -> Data:
     """Build the neuron graph of ``con`` (see the module docstring for the attributes).
 
     Args:
         con: validated tables (:func:`synhelpers.load_tables` or :func:`synhelpers.from_frames`).
-        cfg: builder settings.
+        cfg: builder settings (``labels=None``: the well-known label columns the table has).
         progress: print stage timings.
 
     Raises:
@@ -164,10 +234,7 @@ def build_graph(con: Connectome, cfg: GraphConfig = GraphConfig(), *, progress: 
     """
     tick = _Timer(progress)
     neurons, conns = con.neurons, con.connections
-    for col in cfg.labels:
-        if col not in neurons.columns:
-            raise KeyError(f"label column {col!r} not in the neurons table; "
-                           f"columns are {list(neurons.columns)}")
+    labels = resolve_labels(con, cfg)
     body = neurons["bodyId"].to_numpy(np.int64, copy=True)
     n, nodes = len(body), _NodeIndex(body)
     edge_key, edge_weight, inv, w = _edges(conns, nodes, n)
@@ -178,22 +245,18 @@ def build_graph(con: Connectome, cfg: GraphConfig = GraphConfig(), *, progress: 
                 connectome=torch.zeros(n, dtype=torch.long), connectome_names=[con.name],
                 edge_index=torch.from_numpy(np.stack([edge_key // n, edge_key % n])),
                 edge_weight=torch.from_numpy(edge_weight.astype(np.float32)))
-    syn = con.synapses if cfg.synapses else None
-    if syn is not None:
-        s_pre = nodes(syn["bodyId_pre"].to_numpy(np.int64))
-        s_post = nodes(syn["bodyId_post"].to_numpy(np.int64))
-        roi_names, syn_roi, syn_ptr = attach_synapses(data, syn, s_pre, s_post, edge_key, roi_names,
-                                                      con.meta.get("voxel_nm", 8.0))
-        if edge_roi is None:
-            edge_roi = _synapse_edge_rois(syn_roi, syn_ptr, e, len(roi_names))
-        tick(f"{data.syn_pos.shape[0]:,} synapses and {data.site_pos.shape[0]:,} sites in CSR")
+    roi_names, syn_roi, syn_ptr = _attach_points(data, con, cfg, nodes, edge_key, roi_names)
     if edge_roi is None:
-        edge_roi = np.zeros((e, 0), np.float32)
+        edge_roi = (_synapse_edge_rois(syn_roi, syn_ptr, e, len(roi_names)) if syn_roi is not None
+                    else np.zeros((e, 0), np.float32))
+    if getattr(con, "gap_junctions", None) is not None:
+        _attach_gap_junctions(data, con.gap_junctions, nodes)
+    tick("synapse sets, sites and gap junctions")
     edge_roi /= np.maximum(edge_roi.sum(1, keepdims=True), 1e-12)
     data.edge_roi = torch.from_numpy(edge_roi)
     data.roi_names = list(roi_names)
     data.x = wiring_features(data.edge_index, data.edge_weight, data.edge_roi, n, data.connectome)
-    _attach_labels_and_split(data, neurons, cfg)
+    attach_labels_and_split(data, neurons, labels, cfg)
     data.dataset_name = con.name
     check_finite(data, con.name)
     tick("features, labels and split")

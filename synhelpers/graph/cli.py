@@ -1,16 +1,17 @@
 """Command of stage 2: ``build`` (tables -> cached graph).
 
-Example::
+Examples::
 
     python -m synhelpers build --tables data/synthetic --out data/synthetic/graph
+    python -m synhelpers build --tables data/ind/ind0 data/ind/ind1 data/ind/ind2 --test-connectome ind2 --out data/ind/graph
 """
 
 from __future__ import annotations
 
 import argparse
 
-from ..cliargs import existing_dir, nonneg_int, positive_int, writable_dir
-from .config import DEFAULT_LABELS, GraphConfig
+from ..cliargs import existing_dir, existing_file, nonneg_int, positive_int, writable_dir
+from .config import GraphConfig
 
 __all__ = ["register", "describe_labels"]
 
@@ -33,10 +34,14 @@ def _build(args: argparse.Namespace) -> int:
     from .cache import build_cached
 
     cfg = GraphConfig(
-        labels=tuple(args.label) if args.label else DEFAULT_LABELS,
+        labels=tuple(args.label) if args.label else None,
         min_class_count=args.min_class_count, split_seed=args.split_seed,
-        synapses=not args.no_synapses)
+        synapses=not args.no_synapses, test_connectome=args.test_connectome,
+        label_map=str(args.label_map) if args.label_map else None)
     data = build_cached(args.tables, args.out, cfg, progress=not args.quiet, force=args.force)
+    if not args.label:
+        print(f"labels: {', '.join(data.label_columns) or 'none'} (the label columns the neurons "
+              "table has; choose with --label)")
     for line in describe_labels(data):
         print(line)
     print(f"graph: {data.num_nodes:,} neurons, {data.edge_index.shape[1]:,} edges, "
@@ -52,12 +57,19 @@ def register(subparsers) -> None:
         description="Build the neuron graph (CSR synapse sets, wiring features, labels, a "
                     "stratified split) and cache it: a rebuild with unchanged tables and "
                     "settings loads graph.pt instead.")
-    p.add_argument("--tables", type=existing_dir, required=True,
-                   help="folder with neurons/connections(/synapses).parquet")
+    p.add_argument("--tables", type=existing_dir, nargs="+", required=True, metavar="DIR",
+                   help="tables folder(s) (neurons/connections[/synapses/sites/gap_junctions].parquet); "
+                        "several folders build one graph of several connectomes")
     p.add_argument("--out", type=writable_dir, required=True,
                    help="output folder for graph.pt, split.parquet, graph.json")
     p.add_argument("--label", nargs="+", default=None, metavar="COL",
-                   help=f"neuron column(s) to use as labels (default: {' '.join(DEFAULT_LABELS)})")
+                   help="neuron column(s) to use as labels (default: the well-known label columns "
+                        "the table has, e.g. cell_class, class, type, predictedNt)")
+    p.add_argument("--test-connectome", default=None, metavar="NAME",
+                   help="with several --tables: hold this connectome out as the whole test split "
+                        "(its name, folder name or index); validation comes from the others")
+    p.add_argument("--label-map", type=existing_file, default=None, metavar="CSV",
+                   help="two-column CSV mapping connectome:label to a shared label name")
     p.add_argument("--min-class-count", type=positive_int, default=d.min_class_count,
                    help=f"classes with fewer labelled neurons are masked (default {d.min_class_count})")
     p.add_argument("--split-seed", type=nonneg_int, default=d.split_seed,

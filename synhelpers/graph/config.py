@@ -19,27 +19,36 @@ class GraphConfig:
     """Settings of the graph builder.
 
     Attributes:
-        labels: neuron columns that become integer labels ``y_<column>``.
+        labels: neuron columns that become integer labels ``y_<column>``; ``None``: the
+            well-known label columns the neurons table has (``cell_class``, ``class``, ``type``,
+            ``predictedNt`` ..., see :mod:`synhelpers.tables.labels`).
         min_class_count: classes with fewer labelled neurons are masked (-1), never merged.
         split: train/val/test fractions.
         split_seed: seed of the stratified split.
         stratify_by: label column the split is stratified on (default: the first label).
-        synapses: attach the synapse point sets (needs ``synapses.parquet``).
+        synapses: attach the synapse point sets and sites (``synapses``/``sites`` tables).
+        test_connectome: with several connectomes, the one (name, folder name or index) that
+            is the whole test split; the others are split into train and validation.
+        label_map: a two-column CSV mapping ``connectome:label`` to a shared label name, to
+            harmonise class names across connectomes (its content is part of the cache key).
 
     Example:
         >>> GraphConfig(labels=["cell_class"]).labels
         ('cell_class',)
     """
 
-    labels: tuple[str, ...] = DEFAULT_LABELS
+    labels: tuple[str, ...] | None = None
     min_class_count: int = 10
     split: tuple[float, float, float] = (0.7, 0.15, 0.15)
     split_seed: int = 0
     stratify_by: str | None = None
     synapses: bool = True
+    test_connectome: str | None = None
+    label_map: str | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "labels", tuple(self.labels))
+        if self.labels is not None:
+            object.__setattr__(self, "labels", tuple(self.labels))
         object.__setattr__(self, "split", tuple(float(f) for f in self.split))
         if len(self.split) != 3 or abs(sum(self.split) - 1) > 1e-6 or min(self.split) < 0:
             raise ValueError(f"split must be three fractions summing to 1, got {self.split}")

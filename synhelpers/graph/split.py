@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 import torch
@@ -9,7 +11,7 @@ from torch_geometric.data import Data
 
 from .config import SPLITS
 
-__all__ = ["make_split", "set_split", "split_frame"]
+__all__ = ["make_split", "set_split", "split_frame", "split_with_test", "with_split"]
 
 
 def make_split(
@@ -56,3 +58,30 @@ def split_frame(data: Data) -> pd.DataFrame:
     for name in SPLITS:
         split[data[f"{name}_mask"].numpy()] = name
     return pd.DataFrame({"bodyId": data.body_id.numpy(), "split": split})
+
+
+def split_with_test(strata, fractions, seed: int, test=None) -> np.ndarray:
+    """:func:`make_split`, or with ``test`` (N,) bool: those neurons are the test split and the
+    rest is split train/validation in the ratio of the first two fractions."""
+    if test is None or not bool(np.asarray(test).any()):
+        return make_split(strata, fractions, seed)
+    test = np.asarray(test, bool)
+    tr, va = fractions[0], fractions[1]
+    out = np.full(len(strata), 2, np.int8)
+    out[~test] = make_split(np.asarray(strata)[~test], (tr / (tr + va), va / (tr + va), 0.0), seed)
+    return out
+
+
+def with_split(data, k: int):
+    """``data`` with its ``k``-th split: 0 is the graph's own, ``k >= 1`` is drawn like it (same
+    strata and fractions, a held-out connectome stays the test split) with split seed + k."""
+    if k == 0:
+        return data
+    out = copy.copy(data)
+    fractions = getattr(data, "split_fractions", (0.7, 0.15, 0.15))
+    fixed = getattr(data, "split_fixed_test", None)
+    split = split_with_test(data.split_strata.numpy(), fractions,
+                            int(getattr(data, "split_seed", 0)) + k,
+                            None if fixed is None else fixed.numpy())
+    set_split(out, split)
+    return out

@@ -17,7 +17,8 @@ from torch_geometric.data import Data
 
 from .labels import codes_of
 
-__all__ = ["csr_order", "attach_synapses", "roi_centers"]
+__all__ = ["csr_order", "coordinate_frame", "attach_frame", "attach_synapses", "attach_sites",
+           "roi_centers"]
 
 XYZ = ["x_pre", "y_pre", "z_pre", "x_post", "y_post", "z_post"]
 
@@ -49,13 +50,30 @@ def _edge_of_synapses(s_pre, s_post, edge_key, n: int) -> tuple[np.ndarray, np.n
     return s_edge[idx], idx
 
 
-def _normalised_positions(xyz: np.ndarray):
-    """``(syn_pos float32, center (3,), scale)``: the bounding-box frame of all coordinates."""
-    lo = np.minimum(xyz[:, :3].min(0), xyz[:, 3:].min(0))
-    hi = np.maximum(xyz[:, :3].max(0), xyz[:, 3:].max(0))
-    center = (lo + hi) / 2
-    scale = float(max((hi - lo).max() / 2, 1.0))
-    return ((xyz - np.tile(center, 2)) / scale).astype(np.float32), center, scale
+def coordinate_frame(synapses: pd.DataFrame | None, sites: pd.DataFrame | None):
+    """``(center (3,), scale)`` in the connectome's units: the bounding box of every synapse
+    and site coordinate; ``scale`` is half its largest side (at least 1)."""
+    parts = []
+    if synapses is not None:
+        parts += [synapses[XYZ[:3]].to_numpy(np.float64), synapses[XYZ[3:]].to_numpy(np.float64)]
+    if sites is not None:
+        parts.append(sites[["x", "y", "z"]].to_numpy(np.float64))
+    lo = np.min([p.min(0) for p in parts if len(p)], axis=0)
+    hi = np.max([p.max(0) for p in parts if len(p)], axis=0)
+    return (lo + hi) / 2, float(max((hi - lo).max() / 2, 1.0))
+
+
+def attach_frame(data: Data, center, scale: float, voxel_nm: float) -> None:
+    """``pos_center``, ``pos_scale``, ``voxel_nm`` and ``pos_unit_um`` (one connectome)."""
+    data.pos_center = torch.as_tensor(np.asarray(center), dtype=torch.float32)
+    data.pos_scale = float(scale)
+    data.voxel_nm = float(voxel_nm)
+    data.pos_unit_um = torch.tensor([float(scale) * float(voxel_nm) / 1000.0])
+
+
+def _normalise(xyz: np.ndarray, center, scale: float) -> np.ndarray:
+    reps = xyz.shape[1] // 3
+    return ((xyz - np.tile(center, reps)) / scale).astype(np.float32)
 
 
 def _synapse_rois(syn: pd.DataFrame, rows: np.ndarray, roi_names: list[str]):
@@ -77,6 +95,15 @@ def _confidences(syn: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
         if c in syn.columns:
             conf[:, j] = syn[c].to_numpy(np.float32, na_value=1.0)[rows]
     return conf
+
+
+def attach_sites(data: Data, sites: pd.DataFrame, site_node: np.ndarray, center, scale: float) -> None:
+    """Per-neuron sites from a ``sites`` table (bodyId, kind pre/post, x, y, z) in CSR."""
+    perm, site_ptr = csr_order(site_node, int(data.num_nodes))
+    pos = _normalise(sites[["x", "y", "z"]].to_numpy(np.float64), center, scale)
+    data.site_ptr = torch.from_numpy(site_ptr)
+    data.site_pos = torch.from_numpy(pos[perm])
+    data.site_is_post = torch.from_numpy((sites["kind"].astype(str).to_numpy() == "post")[perm])
 
 
 def _sites(syn: pd.DataFrame, rows, s_pre, s_post, syn_pos, n: int):
@@ -107,8 +134,9 @@ def roi_centers(syn_pos: torch.Tensor, syn_roi: torch.Tensor, num_rois: int) -> 
 
 
 def attach_synapses(data: Data, syn: pd.DataFrame, s_pre, s_post, edge_key, roi_names: list[str],
-                    voxel_nm: float) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Add the synapse CSR tables and the per-neuron sites to ``data`` (see the graph docstring).
+                    center, scale: float, *, derive_sites: bool = True):
+    """Add the synapse CSR tables (and, with ``derive_sites``, the per-neuron sites made from
+    the synapses' T-bars and PSDs) to ``data`` (see the graph docstring).
 
     ``s_pre``/``s_post`` are the node indices of each synapse row. Returns ``(roi_names,
     syn_roi, syn_ptr)`` for the edge ROI fractions when connections have no ``roi`` column.
@@ -117,19 +145,16 @@ def attach_synapses(data: Data, syn: pd.DataFrame, s_pre, s_post, edge_key, roi_
     s_edge, idx = _edge_of_synapses(s_pre, s_post, edge_key, n)
     perm, syn_ptr = csr_order(s_edge, e)
     rows = idx[perm]
-    syn_pos, center, scale = _normalised_positions(syn[XYZ].to_numpy(np.float64)[rows])
+    syn_pos = _normalise(syn[XYZ].to_numpy(np.float64)[rows], center, scale)
     syn_roi, roi_names = _synapse_rois(syn, rows, roi_names)
     data.syn_ptr = torch.from_numpy(syn_ptr)
     data.syn_pos = torch.from_numpy(syn_pos)
     data.syn_roi = torch.from_numpy(syn_roi)
     data.syn_conf = torch.from_numpy(_confidences(syn, rows))
-    site_ptr, site_pos, site_is_post = _sites(syn, rows, s_pre, s_post, syn_pos, n)
-    data.site_ptr = torch.from_numpy(site_ptr)
-    data.site_pos = torch.from_numpy(site_pos)
-    data.site_is_post = torch.from_numpy(site_is_post)
-    data.pos_center = torch.from_numpy(center.astype(np.float32))
-    data.pos_scale = scale
-    data.voxel_nm = float(voxel_nm)
-    data.pos_unit_um = torch.tensor([scale * float(voxel_nm) / 1000.0])
+    if derive_sites:
+        site_ptr, site_pos, site_is_post = _sites(syn, rows, s_pre, s_post, syn_pos, n)
+        data.site_ptr = torch.from_numpy(site_ptr)
+        data.site_pos = torch.from_numpy(site_pos)
+        data.site_is_post = torch.from_numpy(site_is_post)
     data.roi_center = roi_centers(data.syn_pos, data.syn_roi, len(roi_names))
     return roi_names, syn_roi, syn_ptr

@@ -8,6 +8,7 @@ saved runs. After a change to the model code, pass ``retrain=True``.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,7 +55,8 @@ def run_ablation(data, runs_dir, task: str, models, modes=("transductive",), *, 
             run_dir = Path(runs_dir) / f"{name}_{mode}"
             f = run_dir / "metrics.json"
             saved = read_json(f) if f.exists() and not retrain else {}
-            if saved.get("config") == cfg.to_dict() and saved.get("data_fingerprint") == fingerprint:
+            same_config = saved.get("config") == json.loads(json.dumps(cfg.to_dict()))
+            if same_config and saved.get("data_fingerprint") == fingerprint:
                 res, how = saved, "reused"
             else:
                 res, how = run_training(data, cfg, run_dir), "trained"

@@ -24,7 +24,8 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
-from ..graph import load_graph
+from ..graph.cache import load_graph
+from ..graph.split import with_split
 from ..io import read_json, write_json
 from .config import BaselineConfig
 from .metrics import classification_metrics, summarise_seeds
@@ -105,7 +106,7 @@ def run_baseline(graph_dir: str | Path, out: str | Path, cfg: BaselineConfig = B
     """Load a graph, fit the quick baseline, write ``out/metrics.json``. Returns its contents."""
     graph_dir = Path(graph_dir)
     data = load_graph(graph_dir)
-    seed_metrics = fit_quick_baseline(data, cfg)
+    seed_metrics = [{"split": k, **fit_quick_baseline(with_split(data, k), cfg)} for k in range(cfg.splits)]
     result = {
         "model": "logreg_baseline",
         "task": cfg.label,
@@ -113,11 +114,12 @@ def run_baseline(graph_dir: str | Path, out: str | Path, cfg: BaselineConfig = B
         "graph": str(graph_dir),
         "config": asdict(cfg),
         "class_names": data.label_names[cfg.label],
-        "seeds": [seed_metrics],
-        **summarise_seeds([seed_metrics]),
+        "seeds": seed_metrics,
+        **summarise_seeds(seed_metrics),
     }
     tables = read_json(graph_dir / "graph.json").get("tables")
-    synth = Path(tables) / "synthetic.json" if tables else None
+    tables = [tables] if isinstance(tables, str) else (tables or [])
+    synth = Path(tables[0]) / "synthetic.json" if len(tables) == 1 else None
     if synth is not None and synth.exists():
         s = read_json(synth)
         key = "nt_ceiling" if cfg.label == "predictedNt" else "ceiling"

@@ -88,20 +88,28 @@ def _train(args: argparse.Namespace) -> int:
         k, _, v = item.partition("=")
         weights[k] = float(v)
     devices = int(args.devices) if args.devices.isdigit() else args.devices
-    cfg = TrainConfig(model=args.model, task=args.task, mode=args.mode, seeds=args.seeds,
-                      first_seed=args.first_seed, max_epochs=args.max_epochs, patience=args.patience,
+    cfg = TrainConfig(model=args.model, task=args.task, labels=tuple(args.label or ()), mode=args.mode,
+                      seeds=args.seeds, first_seed=args.first_seed, splits=args.splits,
+                      max_epochs=args.max_epochs, min_epochs=args.min_epochs, patience=args.patience,
                       lr=args.lr, weight_decay=args.weight_decay, loss_weights=weights,
                       aux_weight=args.aux_weight, accelerator=args.accelerator, devices=devices,
                       precision=args.precision, num_threads=args.threads,
                       progress="none" if args.quiet else args.progress, model_overrides=overrides)
-    res = run_training(args.data, cfg, args.out)
+    from ..graph.cache import load_data
+
+    data = load_data(args.data)
+    if not args.label and not args.task:
+        print(f"labels: {', '.join(data.label_columns)} (every label column of the graph; "
+              "choose with --label)")
+    res = run_training(data, cfg, args.out)
     if "not_applicable" in res:
         print(f"not applicable: {res['not_applicable']}")
         return 0
     mean, std = res["mean"], res["std"]
     n = len(res["seeds"])
     spread = (lambda k: f" ± {std[k]:.3f}") if n > 1 else (lambda k: "")
-    print(f"{args.model} {args.task} ({args.mode}, {plural(n, 'seed')}): "
+    runs = plural(n, "seed") if args.splits == 1 else f"{plural(args.splits, 'split')} x {plural(args.seeds, 'seed')}"
+    print(f"{args.model} {res['task']} ({args.mode}, {runs}): "
           f"test macro-F1 {mean['test_macro_f1']:.3f}{spread('test_macro_f1')}, "
           f"accuracy {mean['test_accuracy']:.3f}{spread('test_accuracy')}, "
           f"epoch {mean['epoch_time_s']:.3f} s -> {args.out}/metrics.json")
@@ -111,13 +119,15 @@ def _train(args: argparse.Namespace) -> int:
 def _baseline(args: argparse.Namespace) -> int:
     from .baseline import run_baseline
 
-    r = run_baseline(args.graph, args.out, BaselineConfig(label=args.label))
-    s = r["seeds"][0]
+    r = run_baseline(args.graph, args.out, BaselineConfig(label=args.label, splits=args.splits))
+    m, sd = r["mean"], r["std"]
     ceil = r.get("ceiling")
     extra = (f" (synthetic ceiling: accuracy {ceil['accuracy']:.3f}, macro-F1 {ceil['macro_f1']:.3f})"
              if ceil else "")
-    print(f"{r['model']} on {r['dataset']}, {args.label}: test accuracy {s['test_accuracy']:.3f}, "
-          f"macro-F1 {s['test_macro_f1']:.3f}{extra} -> {args.out}/metrics.json")
+    pm = (lambda k: f" ± {sd[k]:.3f}") if args.splits > 1 else (lambda k: "")
+    print(f"{r['model']} on {r['dataset']}, {args.label} ({plural(args.splits, 'split')}): "
+          f"test accuracy {m['test_accuracy']:.3f}{pm('test_accuracy')}, macro-F1 "
+          f"{m['test_macro_f1']:.3f}{pm('test_macro_f1')}{extra} -> {args.out}/metrics.json")
     return 0
 
 
@@ -139,10 +149,15 @@ def _register_train(subparsers) -> None:
     a = p.add_argument
     a("--data", type=existing_dir, required=True, help="graph folder (graph.pt) or tables folder")
     tasks = ", ".join(f"{k} ({'+'.join(v)})" for k, v in TASK_COLUMNS.items())
-    a("--task", default=d.task, choices=list(TASK_COLUMNS), help=f"what to predict: {tasks}")
+    a("--task", default=None, choices=list(TASK_COLUMNS), help=f"shorthand for --label: {tasks}")
+    a("--label", nargs="+", metavar="COL",
+      help="label column(s) to predict jointly, one head each (default: every label of the graph)")
     a("--model", default=d.model, help=f"registry name, see `python -m synhelpers models` (default {d.model})")
     a("--seeds", type=positive_int, default=d.seeds, help="number of seeds; mean ± std are reported")
     a("--first-seed", type=nonneg_int, default=d.first_seed, help="value of the first seed")
+    a("--splits", type=positive_int, default=d.splits,
+      help="repeat over K train/val/test splits (split 0: the graph's own); mean ± std over "
+           "splits x seeds, the number to cite for small connectomes")
     a("--out", type=writable_dir, required=True, help="run folder, e.g. runs/hybrid")
     a("--mode", default=d.mode, choices=MODES,
       help="transductive: whole graph, test labels hidden; inductive: test neurons removed in training")
@@ -150,6 +165,8 @@ def _register_train(subparsers) -> None:
       help=f"epoch cap; an epoch is one full-graph step (default {d.max_epochs})")
     a("--patience", type=positive_int, default=d.patience,
       help=f"epochs without a better validation macro-F1 before stopping (default {d.patience})")
+    a("--min-epochs", type=positive_int, default=d.min_epochs,
+      help=f"never stop early before this many epochs (default {d.min_epochs})")
     a("--lr", type=float, default=d.lr, help=f"AdamW learning rate (default {d.lr})")
     a("--weight-decay", type=float, default=d.weight_decay, help=f"AdamW weight decay (default {d.weight_decay})")
     a("--loss-weight", action="append", default=[], metavar="COLUMN=W",
@@ -178,6 +195,8 @@ def register(subparsers) -> None:
     p.add_argument("--graph", type=existing_dir, required=True, help="graph folder (from `build`)")
     p.add_argument("--out", type=writable_dir, required=True, help="run folder; metrics.json goes there")
     p.add_argument("--label", default=b.label, help=f"label column (default {b.label})")
+    p.add_argument("--splits", type=positive_int, default=b.splits,
+                   help="repeat over K splits, drawn as `train --splits K` draws them")
     p.set_defaults(func=_baseline)
     m = subparsers.add_parser("models", help="list the model registry and the views each model needs")
     m.set_defaults(func=_models)

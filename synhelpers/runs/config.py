@@ -19,12 +19,19 @@ class TrainConfig:
 
     Attributes:
         model: registry name (``python -m synhelpers models``).
-        task: ``cell_class``, ``nt`` or ``both``.
+        task: shorthand for label columns: ``cell_class``, ``nt`` (``predictedNt``) or ``both``.
+        labels: label columns to predict jointly (multitask heads); overrides ``task``. With
+            neither, every label column of the graph.
         mode: ``transductive`` (whole graph visible, test labels hidden) or ``inductive``
             (test neurons and their connections absent in training, added at inference).
         seeds: number of seeds; seed values are ``first_seed .. first_seed + seeds - 1``.
+        splits: number of train/val/test splits; split 0 is the graph's own (``split.parquet``),
+            the others are drawn the same way with the next split seeds. Scores are reported as
+            mean ± std over splits x seeds (the number to cite for small connectomes).
         max_epochs / patience: early stopping on validation macro-F1 (mode max); an epoch is
             one optimisation step over the full graph.
+        min_epochs: no early stop before this many epochs, so that a model is never stopped
+            before it has learned at all (small graphs have noisy, flat early validation).
         lr / weight_decay: AdamW.
         loss_weights: label column -> loss weight (multitask); missing columns weigh 1.
         aux_weight: loss weight of a fused model's per-view auxiliary heads (0 = unused).
@@ -39,14 +46,19 @@ class TrainConfig:
     Example:
         >>> TrainConfig(model="sage").patience
         30
+        >>> TrainConfig(labels=["class", "nt"]).labels
+        ('class', 'nt')
     """
 
     model: str = "hybrid"
-    task: str = "cell_class"
+    task: str | None = None
+    labels: tuple[str, ...] = ()
     mode: str = "transductive"
     seeds: int = 1
     first_seed: int = 0
+    splits: int = 1
     max_epochs: int = 200
+    min_epochs: int = 50
     patience: int = 30
     lr: float = 8e-3
     weight_decay: float = 1e-4
@@ -65,9 +77,12 @@ class TrainConfig:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         if self.progress not in PROGRESS:
             raise ValueError(f"progress must be one of {PROGRESS}, got {self.progress!r}")
-        for name in ("seeds", "max_epochs", "patience"):
+        self.labels = tuple(self.labels)
+        for name in ("seeds", "splits", "max_epochs", "patience"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.task is not None and self.task not in ("cell_class", "nt", "both"):
+            raise ValueError(f"task must be cell_class, nt or both; got {self.task!r}")
         if self.lr <= 0 or self.weight_decay < 0 or self.aux_weight < 0:
             raise ValueError("lr must be > 0; weight_decay and aux_weight >= 0")
 
@@ -84,9 +99,12 @@ class BaselineConfig:
         c_grid: inverse regularisation strengths tried; the best on validation macro-F1 wins.
         max_iter: solver iterations.
         seed: random state of the solver.
+        splits: fit on K splits (split 0: the graph's own; the others drawn as
+            ``TrainConfig.splits`` draws them) and report mean ± std over splits.
     """
 
     label: str = "cell_class"
     c_grid: tuple[float, ...] = (0.1, 1.0, 10.0)
     max_iter: int = 300
     seed: int = 0
+    splits: int = 1

@@ -27,30 +27,23 @@ import lightning as L
 import numpy as np
 import torch
 
-from ..graph import build_cached, graph_fingerprint, inductive_train_graph, load_graph
-from ..io import write_json
-from ..models import TASK_COLUMNS, ModelConfig, get_spec
+from ..graph.cache import graph_fingerprint, load_data
+from ..graph.split import split_frame, with_split
+from ..graph.views import inductive_train_graph
+from ..io import write_json, write_parquet
+from ..models import ModelConfig, get_spec
+from .checks import check_run
 from .config import TrainConfig
 from .metrics import classification_metrics, summarise_seeds
 from .module import EpochStats, GraphDataModule, NodeClassifier, hide_test_labels, label_mask
 from .progress import EpochProgress
 
 __all__ = ["run_training", "train_one_seed", "evaluate_test", "load_data", "NotApplicable",
-           "load_checkpoint_state"]
+           "load_checkpoint_state", "with_split"]
 
 
 class NotApplicable(RuntimeError):
     """The model cannot run in the requested mode (e.g. the original design, inductively)."""
-
-
-def load_data(path):
-    """A graph from a graph folder (``graph.pt``), or built and cached from a tables folder."""
-    p = Path(path)
-    if (p / "graph.pt").exists():
-        return load_graph(p)
-    if (p / "neurons.parquet").exists():
-        return build_cached(p, p / "graph")
-    raise FileNotFoundError(f"{p}: neither a graph folder (graph.pt) nor a tables folder (neurons.parquet)")
 
 
 def load_checkpoint_state(path, device="cpu") -> dict:
@@ -89,21 +82,24 @@ def evaluate_test(module: NodeClassifier, data, columns) -> dict:
     return res
 
 
-def _make_trainer(cfg: TrainConfig, seed: int, out_dir: Path, cuda: bool):
-    """Trainer with checkpointing and early stopping on validation macro-F1, TensorBoard logs."""
-    seed_dir = out_dir / f"seed{seed}"
+def _make_trainer(cfg: TrainConfig, tag: str, out_dir: Path, cuda: bool):
+    """Trainer with checkpointing and early stopping on validation macro-F1, TensorBoard logs.
+    ``tag``: ``seed<k>`` or ``split<j>/seed<k>``, the checkpoint folder inside ``out_dir``."""
+    seed_dir = out_dir / tag
     # a retrained seed replaces its old checkpoint and TensorBoard events (no mixed curves)
-    for old in (seed_dir, out_dir / "tb" / f"seed{seed}"):
+    for old in (seed_dir, out_dir / "tb" / tag.replace("/", "_")):
         shutil.rmtree(old, ignore_errors=True)
     ckpt = L.pytorch.callbacks.ModelCheckpoint(dirpath=seed_dir, filename="best", monitor="val_macro_f1",
                                                mode="max", save_top_k=1, enable_version_counter=False)
     stop = L.pytorch.callbacks.EarlyStopping(monitor="val_macro_f1", mode="max", patience=cfg.patience)
     stats = EpochStats()
-    progress = EpochProgress(cfg.progress, label=f"{cfg.model} seed {seed}", max_epochs=cfg.max_epochs)
-    logger = L.pytorch.loggers.TensorBoardLogger(out_dir, name="tb", version=f"seed{seed}",
+    progress = EpochProgress(cfg.progress, label=f"{cfg.model} {tag.replace('/', ' ')}",
+                             max_epochs=cfg.max_epochs)
+    logger = L.pytorch.loggers.TensorBoardLogger(out_dir, name="tb", version=tag.replace("/", "_"),
                                                  default_hp_metric=False)
     trainer = L.Trainer(
-        max_epochs=cfg.max_epochs, accelerator=cfg.accelerator, devices=cfg.devices,
+        max_epochs=cfg.max_epochs, min_epochs=min(cfg.min_epochs, cfg.max_epochs),
+        accelerator=cfg.accelerator, devices=cfg.devices,
         precision=cfg.precision or ("bf16-mixed" if cuda else "32-true"),
         deterministic=True if not cuda else ("warn" if cfg.deterministic else False),
         callbacks=[ckpt, stop, stats, progress], logger=logger, enable_progress_bar=False,
@@ -134,9 +130,9 @@ def _scores(test: dict, columns, class_names) -> dict:
     return res
 
 
-def train_one_seed(data, cfg: TrainConfig, seed: int, out_dir: Path, *, test_graph=None) -> dict:
+def train_one_seed(data, cfg: TrainConfig, seed: int, out_dir: Path, *, columns, tag: str | None = None,
+                   test_graph=None) -> dict:
     """Train one seed and evaluate its selected checkpoint on the test split once."""
-    columns = TASK_COLUMNS[cfg.task]
     spec = get_spec(cfg.model)
     if cfg.mode == "inductive" and not spec.inductive:
         raise NotApplicable(f"model {cfg.model!r} cannot run inductively: {spec.description}")
@@ -148,7 +144,7 @@ def train_one_seed(data, cfg: TrainConfig, seed: int, out_dir: Path, *, test_gra
     model_cfg = ModelConfig.from_data(train_graph, columns, **cfg.model_overrides)
     module = NodeClassifier(cfg.model, model_cfg, cfg, columns)
     cuda = torch.cuda.is_available() and cfg.accelerator in ("auto", "gpu", "cuda")
-    trainer, ckpt, stats = _make_trainer(cfg, seed, out_dir, cuda)
+    trainer, ckpt, stats = _make_trainer(cfg, tag or f"seed{seed}", out_dir, cuda)
     if cuda:
         # move the graph once: Lightning's per-step transfer is then a no-op and the
         # encoders' set plans (cached per tensor) survive across epochs
@@ -177,26 +173,39 @@ def train_one_seed(data, cfg: TrainConfig, seed: int, out_dir: Path, *, test_gra
     return res
 
 
-def run_training(data, cfg: TrainConfig, out_dir, *, quiet: bool = True) -> dict:
-    """Run ``cfg.seeds`` seeds and write ``out_dir/metrics.json``. ``data``: a graph or a folder.
+def _quiet_lightning() -> None:
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
-    A model that cannot run in the mode (original design, inductive) writes a metrics.json
-    with ``not_applicable`` and no seeds.
+
+def run_training(data, cfg: TrainConfig, out_dir, *, quiet: bool = True) -> dict:
+    """Run ``cfg.splits`` x ``cfg.seeds`` trainings and write ``out_dir/metrics.json``.
+
+    ``data``: a graph, or a graph or tables folder. Label columns, views and labels are checked
+    before any work (one-line errors). A model that cannot run in the mode (the original design,
+    inductively) writes a metrics.json with ``not_applicable`` and no seeds. With several splits
+    each split is saved as ``out_dir/splits/split<k>.parquet``.
     """
     if not hasattr(data, "edge_index"):
         data = load_data(data)
+    columns = check_run(data, cfg)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if quiet:
-        for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
-            logging.getLogger(name).setLevel(logging.ERROR)
-    result = {"model": cfg.model, "task": cfg.task, "mode": cfg.mode, "config": cfg.to_dict(),
-              "label_columns": list(TASK_COLUMNS[cfg.task]),
+        _quiet_lightning()
+    result = {"model": cfg.model, "task": cfg.task or "+".join(columns), "mode": cfg.mode,
+              "config": cfg.to_dict(), "label_columns": columns,
               "dataset": str(getattr(data, "dataset_name", "unnamed graph")),
               "data_fingerprint": graph_fingerprint(data), "seeds": [], "mean": {}, "std": {}}
     try:
-        for k in range(cfg.seeds):
-            result["seeds"].append(train_one_seed(data, cfg, cfg.first_seed + k, out_dir))
+        for k in range(cfg.splits):
+            split_data = with_split(data, k)
+            if cfg.splits > 1:
+                write_parquet(split_frame(split_data), out_dir / "splits" / f"split{k}.parquet")
+            for s in range(cfg.first_seed, cfg.first_seed + cfg.seeds):
+                tag = f"split{k}/seed{s}" if cfg.splits > 1 else f"seed{s}"
+                res = train_one_seed(split_data, cfg, s, out_dir, columns=columns, tag=tag)
+                result["seeds"].append({"split": k, **res})
     except NotApplicable as e:
         result["not_applicable"] = str(e)
     result.update(summarise_seeds(result["seeds"]))

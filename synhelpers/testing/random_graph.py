@@ -82,5 +82,7 @@ def make_random_graph(num_nodes: int = 40, num_edges: int = 160, mean_synapses: 
         y_cell_class=y_cls, y_predictedNt=y_nt,
         label_names={"cell_class": [f"c{i}" for i in range(num_classes)],
                      "predictedNt": [f"nt{i}" for i in range(num_nt)]},
+        label_info={c: {"n_labelled": int((y >= 0).sum()), "n_unlabelled": int((y < 0).sum()),
+                        "dropped_classes": {}} for c, y in (("cell_class", y_cls), ("predictedNt", y_nt))},
         train_mask=train_mask, val_mask=val_mask, test_mask=test_mask,
     )
