@@ -35,7 +35,6 @@ Example (needs the ``neuroglancer`` package)::
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -46,15 +45,14 @@ import pandas as pd
 
 from ..io import write_json
 from ..tables.contract import Connectome
-from .neuron_sites import (
-    UNKNOWN_COLOR,
-    class_colors,
-    hex_to_rgb,
-    neuron_points,
-    synapse_sites,
-    voxel_nm,
+from .neuroglancer_layers import (
+    coordinate_space,
+    write_neuron_layer,
+    write_segment_properties,
+    write_synapse_layer,
 )
-from .prediction_table import SPLITS, check_predictions
+from .neuron_sites import class_colors, neuron_points, synapse_sites, voxel_nm
+from .prediction_table import check_predictions
 
 __all__ = ["ViewResult", "write_view", "public_segmentation", "state_url", "register",
            "HEMIBRAIN_SEGMENTATION", "MANC_SEGMENTATION", "PUBLIC_VIEWER", "DEFAULT_BASE_URL"]
@@ -69,8 +67,9 @@ MANC_SEGMENTATION = "precomputed://gs://manc-seg-v1p2/manc-seg-v1.2"
 PUBLIC_VIEWER = "https://neuroglancer-demo.appspot.com/"
 #: Where :func:`~synhelpers.figures.neuroglancer_browser.serve` serves ``out_dir`` by default.
 DEFAULT_BASE_URL = "http://127.0.0.1:9000"
+#: Folder names of the layers inside ``out_dir``, and the layer names in the viewer.
 NEURON_LAYER, SYNAPSE_LAYER, PROPERTIES_DIR = "neurons", "synapses", "segment_properties"
-NO_LABEL = "(none)"
+NEURON_LAYER_NAME, SYNAPSE_LAYER_NAME = "neurons (predicted class)", "synapses (partner's class)"
 
 _SHADER = """#uicontrol float size slider(min=1, max=20, default={size})
 #uicontrol float min_prob slider(min=0, max=1, default=0)
@@ -150,34 +149,37 @@ def write_view(predictions: pd.DataFrame, connectome: Connectome, out_dir: str |
         base_url: where ``out_dir`` will be served (``http://127.0.0.1:PORT``).
         segments_per_class: segments shown per predicted class (most probable first).
         layout: Neuroglancer layout (``"3d"``, ``"4panel"``, ``"xy"`` ...).
+
+    Raises:
+        ValueError: the predictions lack ``label``'s columns, no predicted neuron has a
+            point, or ``synapse_bodies`` names bodies absent from the connectome.
     """
     check_predictions(predictions, label)
-    out_dir = Path(out_dir)
+    out_dir, base_url = Path(out_dir), base_url.rstrip("/")
     out_dir.mkdir(parents=True, exist_ok=True)
-    base_url = base_url.rstrip("/")
     seg = public_segmentation(connectome) if segmentation is None else (segmentation or None)
-    table, counts = _join_points(predictions, connectome, label)
+    pred = _prediction_frame(predictions, label)
+    table, counts = _join_points(pred, connectome)
     classes = sorted(set(table["pred"]) | set(table["true"].dropna()))
-    colors = class_colors(classes)
-    scale_nm = voxel_nm(connectome)
-    _write_neuron_layer(out_dir / NEURON_LAYER, table, classes, colors, scale_nm)
+    colors, scale_nm = class_colors(classes), voxel_nm(connectome)
+    write_neuron_layer(out_dir / NEURON_LAYER, table, classes, colors, scale_nm)
     bodies = _choose_synapse_bodies(connectome, table, synapse_bodies)
-    n_syn = _write_synapse_layer(out_dir / SYNAPSE_LAYER, connectome, bodies, predictions,
-                                 label, classes, colors, scale_nm) if bodies else 0
+    sites = synapse_sites(connectome, bodies) if bodies else None
+    n_syn = 0 if sites is None or sites.empty else write_synapse_layer(
+        out_dir / SYNAPSE_LAYER, sites, pred, classes, colors, scale_nm)
     if seg:
-        _write_segment_properties(out_dir / PROPERTIES_DIR, table)
+        write_segment_properties(out_dir / PROPERTIES_DIR, table)
+    _remove_stale(out_dir, synapses=n_syn > 0, properties=bool(seg))
     state = build_state(table, colors, scale_nm=scale_nm, base_url=base_url, segmentation=seg,
-                        with_synapses=n_syn > 0, shown=_shown_segments(table, segments_per_class,
-                                                                       bodies),
-                        layout=layout, prob_property="prob")
-    state_path = write_json(out_dir / "state.json", state)
+                        with_synapses=n_syn > 0, layout=layout,
+                        shown=_shown_segments(table, segments_per_class, bodies))
     res = ViewResult(
-        state_path=state_path, url=state_url(state), short_url=f"{PUBLIC_VIEWER}#!{base_url}/state.json",
-        out_dir=out_dir, base_url=base_url, label=label, classes=classes, colors=colors,
-        n_points=len(table), synapse_bodies=[int(b) for b in bodies], n_synapses=n_syn,
-        segmentation=seg, layers={layer["name"]: layer["source"][0]["url"] for layer in state["layers"]},
-        **counts)
-    write_json(out_dir / "view.json", {k: (str(v) if isinstance(v, Path) else v)
+        state_path=write_json(out_dir / "state.json", state), url=state_url(state),
+        short_url=f"{PUBLIC_VIEWER}#!{base_url}/state.json", out_dir=out_dir, base_url=base_url,
+        label=label, classes=classes, colors=colors, n_points=len(table), n_synapses=n_syn,
+        synapse_bodies=bodies, segmentation=seg, **counts,
+        layers={layer["name"]: layer["source"][0]["url"] for layer in state["layers"]})
+    write_json(out_dir / "view.json", {k: str(v) if isinstance(v, Path) else v
                                        for k, v in asdict(res).items() if k != "url"})
     return res
 
@@ -189,95 +191,50 @@ def state_url(state: dict, prefix: str = PUBLIC_VIEWER) -> str:
     return neuroglancer.url_state.to_url(neuroglancer.ViewerState(state), prefix=prefix)
 
 
-def _join_points(predictions: pd.DataFrame, connectome: Connectome, label: str):
-    """Predictions with a point: DataFrame[bodyId, x, y, z, source, pred, prob, true, split,
-    entropy] and the counts of predicted neurons left out."""
-    points = neuron_points(connectome)
-    pred = pd.DataFrame({
-        "bodyId": predictions["bodyId"].to_numpy(np.int64),
+def _prediction_frame(predictions: pd.DataFrame, label: str) -> pd.DataFrame:
+    """``label``'s columns renamed: index bodyId; ``pred``, ``prob``, ``true``, ``split``,
+    ``entropy`` (NaN where the table has none)."""
+    def column(suffix, dtype=None):
+        name = f"{label}__{suffix}"
+        if name not in predictions.columns:
+            return np.full(len(predictions), np.nan if dtype else None, dtype=dtype or object)
+        return predictions[name].to_numpy(dtype) if dtype else predictions[name].to_numpy(object)
+
+    true = column("true")
+    return pd.DataFrame({
         "pred": predictions[f"{label}__pred"].astype(str).to_numpy(),
-        "prob": predictions[f"{label}__prob"].to_numpy(np.float32),
-        "true": predictions[f"{label}__true"].astype(object).to_numpy()
-        if f"{label}__true" in predictions else None,
-        "split": predictions["split"].to_numpy(),
-        "entropy": predictions[f"{label}__entropy"].to_numpy(np.float32)
-        if f"{label}__entropy" in predictions else np.float32(np.nan),
-    })
-    pred["true"] = pred["true"].astype(object).where(pred["true"].notna(), None)
-    known = pred["bodyId"].isin(connectome.neurons["bodyId"]).to_numpy()
-    table = points.merge(pred, on="bodyId", how="inner")
+        "prob": column("prob", np.float32),
+        "true": np.where(pd.isna(true), None, true),
+        "split": predictions["split"].astype(str).to_numpy(),
+        "entropy": column("entropy", np.float32),
+    }, index=pd.Index(predictions["bodyId"].to_numpy(np.int64), name="bodyId"))
+
+
+def _join_points(pred: pd.DataFrame, connectome: Connectome):
+    """The predicted neurons that have a point, DataFrame[bodyId, x, y, z, source, pred, prob,
+    true, split, entropy], and the counts of those left out."""
+    table = neuron_points(connectome).merge(pred.reset_index(), on="bodyId", how="inner")
+    known = pred.index.isin(connectome.neurons["bodyId"])
     counts = {"n_not_in_connectome": int((~known).sum()),
               "n_without_point": int(known.sum()) - len(table)}
+    if table.empty:
+        raise ValueError(f"none of the {len(pred):,} predicted neurons has a point in "
+                         f"{connectome.name} ({counts['n_not_in_connectome']:,} are not in its "
+                         "neurons table): are these predictions for this connectome?")
     return table, counts
 
 
-def _coordinate_space(scale_nm: float):
-    import neuroglancer
-
-    return neuroglancer.CoordinateSpace(names=["x", "y", "z"], units="nm", scales=[scale_nm] * 3)
-
-
-def _enum(pid: str, names: Sequence[str], description: str):
-    """A uint16 annotation property whose values show as ``names`` in the viewer."""
-    import neuroglancer
-
-    return neuroglancer.AnnotationPropertySpec(
-        id=pid, type="uint16", description=description,
-        enum_values=list(range(len(names))), enum_labels=[str(n) for n in names])
-
-
-def _codes(values: pd.Series, names: Sequence[str]) -> np.ndarray:
-    """Position of each value in ``names``; missing or unknown values get ``len(names)``."""
-    lookup = pd.Series(np.arange(len(names)), index=pd.Index(names, dtype=object))
-    return values.map(lookup).fillna(len(names)).to_numpy(np.uint16)
-
-
-def _replace_dir(path: Path) -> Path:
-    """Empty our own output sub-folder ``path`` before a rewrite."""
-    if path.exists():
-        shutil.rmtree(path)
-    return path
-
-
-def _write_neuron_layer(path: Path, table: pd.DataFrame, classes, colors, scale_nm) -> None:
-    import neuroglancer
-    from neuroglancer.write_annotations import AnnotationWriter
-
-    names_true = [*classes, NO_LABEL]
-    writer = AnnotationWriter(
-        coordinate_space=_coordinate_space(scale_nm), annotation_type="point",
-        relationships=["segment"],
-        properties=[
-            neuroglancer.AnnotationPropertySpec(id="color", type="rgb",
-                                                description="colour of the predicted class"),
-            _enum("pred", classes, "predicted class"),
-            neuroglancer.AnnotationPropertySpec(id="prob", type="float32",
-                                                description="probability of the predicted class"),
-            _enum("true_label", names_true, "published label"),
-            _enum("split", SPLITS, "data split"),
-            neuroglancer.AnnotationPropertySpec(id="entropy", type="float32",
-                                                description="entropy of the prediction (nats)"),
-        ])
-    pred = _codes(table["pred"], classes)
-    rgb = hex_to_rgb([colors[c] for c in classes])[pred]
-    xyz = table[["x", "y", "z"]].to_numpy(np.float32)
-    true, split = _codes(table["true"], classes), _codes(table["split"], SPLITS)
-    prob, entropy = table["prob"].to_numpy(np.float32), table["entropy"].to_numpy(np.float32)
-    body = table["bodyId"].to_numpy(np.int64)
-    # AnnotationWriter's public API takes one annotation per call (and writes one file per
-    # annotation), so this loop is the library's contract; everything it reads is precomputed.
-    for i in range(len(table)):
-        writer.add_point(xyz[i], id=int(body[i]), color=rgb[i], pred=pred[i], prob=prob[i],
-                         true_label=true[i], split=split[i], entropy=entropy[i],
-                         segment=[int(body[i])])
-    writer.write(_replace_dir(path))
-
-
 def _choose_synapse_bodies(connectome: Connectome, table: pd.DataFrame, bodies) -> list[int]:
+    """``bodies`` checked against the connectome, or the 3 predicted neurons with most synapses."""
+    if bodies is not None:
+        bodies = [int(b) for b in bodies]
+        unknown = sorted(set(bodies) - set(connectome.neurons["bodyId"].tolist()))
+        if unknown:
+            raise ValueError(f"synapse_bodies: {len(unknown)} bodyId(s) not in {connectome.name}'s "
+                             f"neurons table, e.g. {unknown[:5]}")
+        return bodies if connectome.synapses is not None else []
     if connectome.synapses is None:
         return []
-    if bodies is not None:
-        return [int(b) for b in bodies]
     syn = connectome.synapses
     ids, n = np.unique(np.concatenate([syn["bodyId_pre"].to_numpy(np.int64),
                                        syn["bodyId_post"].to_numpy(np.int64)]), return_counts=True)
@@ -286,99 +243,53 @@ def _choose_synapse_bodies(connectome: Connectome, table: pd.DataFrame, bodies) 
     return ids[keep][order].tolist()
 
 
-def _write_synapse_layer(path: Path, connectome, bodies, predictions, label, classes, colors,
-                         scale_nm) -> int:
-    import neuroglancer
-    from neuroglancer.write_annotations import AnnotationWriter
-
-    sites = synapse_sites(connectome, bodies)
-    by_body = predictions.set_index("bodyId")
-    partner_pred = _codes(sites["partner_id"].map(by_body[f"{label}__pred"]), classes)
-    partner_prob = sites["partner_id"].map(by_body[f"{label}__prob"]).to_numpy(np.float32)
-    palette = hex_to_rgb([*(colors[c] for c in classes), UNKNOWN_COLOR])
-    writer = AnnotationWriter(
-        coordinate_space=_coordinate_space(scale_nm), annotation_type="point",
-        relationships=["neuron", "partner"],
-        properties=[
-            neuroglancer.AnnotationPropertySpec(id="color", type="rgb",
-                                                description="colour of the partner's class"),
-            _enum("partner_pred", [*classes, "(no prediction)"], "partner's predicted class"),
-            neuroglancer.AnnotationPropertySpec(id="partner_prob", type="float32",
-                                                description="probability of partner_pred"),
-            _enum("side", ["output (T-bar)", "input (PSD)"], "side of the chosen neuron"),
-        ])
-    xyz = sites[["x", "y", "z"]].to_numpy(np.float32)
-    side = (sites["type"] == "post").to_numpy(np.uint16)
-    body, partner = sites["bodyId"].to_numpy(np.int64), sites["partner_id"].to_numpy(np.int64)
-    rgb = palette[partner_pred]
-    partner_prob = np.nan_to_num(partner_prob, nan=0.0)
-    for i in range(len(sites)):  # one call per annotation: see _write_neuron_layer
-        writer.add_point(xyz[i], id=i, color=rgb[i], partner_pred=partner_pred[i],
-                         partner_prob=partner_prob[i], side=side[i],
-                         neuron=[int(body[i])], partner=[int(partner[i])])
-    writer.write(_replace_dir(path))
-    return len(sites)
-
-
-def _write_segment_properties(path: Path, table: pd.DataFrame) -> None:
-    """Inline segment properties (format: google/neuroglancer
-    ``src/datasource/precomputed/segment_properties.md``), written as JSON by hand because
-    the ``neuroglancer`` package has no writer for them."""
-    tags = sorted(set(table["pred"]))
-    tag_of = {t: i for i, t in enumerate(tags)}
-    info = {"@type": "neuroglancer_segment_properties", "inline": {
-        "ids": table["bodyId"].astype(str).tolist(),
-        "properties": [
-            {"id": "label", "type": "label",
-             "values": (table["pred"] + " " + table["prob"].map("{:.2f}".format)).tolist()},
-            {"id": "tags", "type": "tags", "tags": [t.replace(" ", "_") for t in tags],
-             "values": [[tag_of[p]] for p in table["pred"]]},
-            {"id": "prob", "type": "number", "data_type": "float32",
-             "values": table["prob"].round(4).astype(float).tolist()},
-            {"id": "published", "type": "string", "values": table["true"].fillna("").tolist()},
-            {"id": "split", "type": "string", "values": table["split"].astype(str).tolist()},
-        ]}}
-    _replace_dir(path).mkdir(parents=True)
-    (path / "info").write_text(json.dumps(info))
+def _remove_stale(out_dir: Path, *, synapses: bool, properties: bool) -> None:
+    """Remove our layer folders that this view does not use (left by an earlier run)."""
+    for name, used in ((SYNAPSE_LAYER, synapses), (PROPERTIES_DIR, properties)):
+        if not used and (out_dir / name / "info").is_file():
+            shutil.rmtree(out_dir / name)
 
 
 def _shown_segments(table: pd.DataFrame, per_class: int, bodies) -> list[int]:
     """The ``per_class`` most probable neurons of each predicted class, plus ``bodies``."""
-    top = table.sort_values(["prob", "bodyId"], ascending=[False, True]).groupby("pred").head(per_class)
+    top = (table.sort_values(["prob", "bodyId"], ascending=[False, True])
+           .groupby("pred").head(per_class))
     return sorted(set(top["bodyId"].astype(int)) | {int(b) for b in bodies})
 
 
 def build_state(table: pd.DataFrame, colors: dict[str, str], *, scale_nm: float, base_url: str,
                 segmentation: str | None, with_synapses: bool, shown: list[int],
-                layout: str = "3d", prob_property: str = "prob") -> dict:
-    """The Neuroglancer state (a JSON dict), validated by ``neuroglancer.ViewerState``."""
+                layout: str = "3d") -> dict:
+    """The Neuroglancer state as a JSON dict, built with ``neuroglancer.ViewerState``.
+
+    The view is centred on the points' bounding box and zoomed to show all of it.
+    """
     import neuroglancer
 
     xyz = table[["x", "y", "z"]].to_numpy(np.float64)
     lo, hi = xyz.min(0), xyz.max(0)
+    extent = float(max((hi - lo).max(), 1.0))
     s = neuroglancer.ViewerState()
-    s.dimensions = _coordinate_space(scale_nm)
+    s.dimensions = coordinate_space(scale_nm)
     s.position = ((lo + hi) / 2).tolist()
-    s.projection_scale = float((hi - lo).max() * 1.3)
-    s.cross_section_scale = float((hi - lo).max() / 500)
+    s.projection_scale, s.cross_section_scale = extent * 1.3, extent / 500
     s.layout = layout
-    seg_name = "segmentation" if segmentation else None
+    seg = "segmentation" if segmentation else None
     if segmentation:
-        s.layers.append(name=seg_name, layer=neuroglancer.SegmentationLayer(
+        s.layers.append(name=seg, layer=neuroglancer.SegmentationLayer(
             source=[segmentation, f"precomputed://{base_url}/{PROPERTIES_DIR}"],
-            segment_colors={int(b): colors[p] for b, p in zip(table["bodyId"], table["pred"])},
+            segment_colors=dict(zip(table["bodyId"].astype(int), table["pred"].map(colors))),
             segments=shown))
-    s.layers.append(name="neurons (predicted class)", layer=neuroglancer.AnnotationLayer(
-        source=f"precomputed://{base_url}/{NEURON_LAYER}",
-        shader=_SHADER.format(size=8, prob=prob_property),
-        linked_segmentation_layer={"segment": seg_name} if seg_name else None))
+    links = {"segment": seg} if seg else {}
+    s.layers.append(name=NEURON_LAYER_NAME, layer=neuroglancer.AnnotationLayer(
+        source=f"precomputed://{base_url}/{NEURON_LAYER}", linked_segmentation_layer=links,
+        shader=_SHADER.format(size=8, prob="prob")))
     if with_synapses:
-        s.layers.append(name="synapses (partner's class)", layer=neuroglancer.AnnotationLayer(
-            source=f"precomputed://{base_url}/{SYNAPSE_LAYER}",
-            shader=_SHADER.format(size=3, prob="partner_prob"),
-            linked_segmentation_layer={"neuron": seg_name, "partner": seg_name} if seg_name else None))
-    s.selected_layer.layer = "neurons (predicted class)"
-    s.selected_layer.visible = False
+        links = {"neuron": seg, "partner": seg} if seg else {}
+        s.layers.append(name=SYNAPSE_LAYER_NAME, layer=neuroglancer.AnnotationLayer(
+            source=f"precomputed://{base_url}/{SYNAPSE_LAYER}", linked_segmentation_layer=links,
+            shader=_SHADER.format(size=3, prob="partner_prob")))
+    s.selected_layer.layer, s.selected_layer.visible = NEURON_LAYER_NAME, False
     return s.to_json()
 
 
@@ -406,7 +317,8 @@ def register(subparsers) -> None:
 
 def _cli(args: argparse.Namespace) -> int:
     from ..tables.contract import load_tables
-    from .neuroglancer_browser import screenshot_view, serve
+    from .neuroglancer_browser import serve
+    from .neuroglancer_screenshot import screenshot_view
     from .prediction_table import read_predictions
 
     predictions, _ = read_predictions(args.predictions)

@@ -5,9 +5,8 @@
   viewer may read it) and, under ``/v/static/``, the Neuroglancer client that ships inside
   the ``neuroglancer`` Python package (``neuroglancer/static/client/``), so nothing needs
   the internet.
-- :func:`load_view`: open the view in headless Chromium and read back, from the viewer's own
-  JavaScript objects, its state and the number of annotations each layer loaded.
-- :func:`screenshot_view`: the same, saving a PNG (for ``figures/``).
+- :func:`find_chromium`, :class:`DevTools`: a headless Chromium page to drive
+  (used by :mod:`~synhelpers.figures.neuroglancer_screenshot`).
 
 Chromium is driven through the Chrome DevTools protocol over one websocket
 (``websocket-client``, already installed with Jupyter), not selenium or playwright: four
@@ -80,6 +79,8 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         return super().translate_path(path)
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        if self._client and self.path.startswith("/events/"):
+            return self._idle_event_stream()
         body = self.server.extra.get(self.path.split("?", 1)[0])
         if body is None:
             return super().do_GET()
@@ -88,6 +89,18 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def _idle_event_stream(self) -> None:
+        """The bundled client expects a Python server's event stream at ``/events/<token>``
+        and shows "Disconnected" while it has none: give it one that stays silent."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        with contextlib.suppress(OSError):
+            self.wfile.write(b": no Python server, static files only\n\n")
+            self.wfile.flush()
+            while not self.server.closing.wait(0.25):
+                pass
 
     def guess_type(self, path) -> str:
         return _MIME.get(Path(str(path)).suffix, "application/octet-stream")
@@ -124,12 +137,14 @@ class ViewServer(http.server.ThreadingHTTPServer):
         super().__init__(*args, **kwargs)
         self.requests: list[str] = []
         self.extra: dict[str, bytes] = {}
+        self.closing = threading.Event()
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
 
     def close(self) -> None:
+        self.closing.set()
         self.shutdown()
         self.server_close()
 
@@ -291,3 +306,4 @@ class DevTools:
 
     def __exit__(self, *exc) -> None:
         self._stop()
+
