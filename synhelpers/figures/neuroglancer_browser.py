@@ -231,6 +231,9 @@ class DevTools:
             self._ws = websocket.create_connection(pages[0]["webSocketDebuggerUrl"],
                                                    timeout=self.timeout_s, suppress_origin=True)
             self.call("Runtime.enable")
+            self.call("Emulation.setDeviceMetricsOverride", {  # exact viewport for screenshots
+                "width": self.size[0], "height": self.size[1], "deviceScaleFactor": 1,
+                "mobile": False})
         except BaseException:
             self._stop()
             raise

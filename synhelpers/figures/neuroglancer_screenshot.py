@@ -78,58 +78,55 @@ class BrowserReport:
 
 
 def load_view(out_dir: str | Path, *, png: str | Path | None = None, size=(1024, 768),
-              timeout_s: float = 40, chromium: str | None = None) -> BrowserReport:
+              timeout_s: float = 40, chromium: str | None = None,
+              controls: bool = True) -> BrowserReport:
     """Open a :func:`write_view` output in headless Chromium, offline, and report what loaded.
 
     ``out_dir`` and the bundled client are served on a free port; the state is loaded the
     way :attr:`ViewResult.short_url` loads it (the viewer fetches ``state.json``, here with
     its ``base_url`` pointed at that port). Waits, at most ``timeout_s`` in all, until every
     annotation layer holds the number of points written, then saves a screenshot to
-    ``png`` if given.
+    ``png`` if given (without the viewer's buttons and panels if ``controls`` is False).
 
     Raises:
         BrowserUnavailable: no Chromium, or it did not start.
     """
     out_dir = Path(out_dir)
     view = json.loads((out_dir / "view.json").read_text())
-    state_text = (out_dir / "state.json").read_text()
+    dirs = _annotation_dirs(view)
+    expected = {name: view["n_points" if d == "neurons" else "n_synapses"]
+                for name, d in dirs.items()}
     t0 = time.monotonic()
     deadline = t0 + timeout_s
     with serve(out_dir, 0, block=False) as server, \
             DevTools(chromium, size=size, timeout_s=min(20.0, timeout_s)) as page:
-        server.extra["/state.local.json"] = state_text.replace(view["base_url"], server.url).encode()
-        expected = _expected_counts(view)
+        state_text = (out_dir / "state.json").read_text().replace(view["base_url"], server.url)
+        server.extra["/state.local.json"] = state_text.encode()
         page.navigate(f"{server.url}{CLIENT_PATH}#!{server.url}/state.local.json")
         # wait without touching the page until the viewer has asked for every layer's points
-        wanted = {f"/{Path(u).name}/spatial0/" for u in view["layers"].values()
-                  if u.rstrip("/").rsplit("/", 1)[-1] in ("neurons", "synapses")}
         while time.monotonic() < deadline and not all(
-                any(r.startswith(w) for r in server.requests) for w in wanted):
+                any(r.startswith(f"/{d}/spatial0/") for r in server.requests) for d in dirs.values()):
             time.sleep(0.05)
-        layers = _poll(page, lambda: page.evaluate(_LAYER_REPORT_JS),
-                       lambda rep: all((rep.get(k) or {}).get("n_annotations") == n
-                                       for k, n in expected.items()), deadline)
-        complete = all((layers.get(k) or {}).get("n_annotations") == n for k, n in expected.items())
+
+        def complete(rep: dict) -> bool:
+            return all((rep.get(k) or {}).get("n_annotations") == n for k, n in expected.items())
+
+        layers = _poll(lambda: page.evaluate(_LAYER_REPORT_JS), complete, deadline)
         if png is not None:
-            _poll(page, lambda: page.evaluate("viewer.display.isReady()"), bool,
-                  min(deadline, time.monotonic() + 5))
-            Path(png).parent.mkdir(parents=True, exist_ok=True)
-            Path(png).write_bytes(page.screenshot())
+            _save_screenshot(page, Path(png), controls, min(deadline, time.monotonic() + 5))
         state = page.evaluate("viewer.state.toJSON()")
-        requests = list(server.requests)
-    return BrowserReport(layers=layers, expected=expected, state=state, complete=complete,
+    return BrowserReport(layers=layers, expected=expected, state=state, complete=complete(layers),
                          elapsed_s=time.monotonic() - t0, png=Path(png) if png else None,
-                         console=page.console, requests=requests)
+                         console=page.console, requests=list(server.requests))
 
 
-def _expected_counts(view: dict) -> dict[str, int]:
-    """Annotation layer name -> points written, from ``view.json``."""
-    n = {"neurons": view["n_points"], "synapses": view["n_synapses"]}
-    return {name: n[url.rstrip("/").rsplit("/", 1)[-1]] for name, url in view["layers"].items()
-            if url.rstrip("/").rsplit("/", 1)[-1] in n}
+def _annotation_dirs(view: dict) -> dict[str, str]:
+    """Annotation layer name -> its folder in ``out_dir`` (``neurons`` or ``synapses``)."""
+    dirs = {name: url.rstrip("/").rsplit("/", 1)[-1] for name, url in view["layers"].items()}
+    return {name: d for name, d in dirs.items() if d in ("neurons", "synapses")}
 
 
-def _poll(page: DevTools, read, done, deadline: float, every_s: float = 0.2):
+def _poll(read, done, deadline: float, every_s: float = 0.2):
     """Call ``read()`` until ``done(value)`` or ``deadline``; return the last value."""
     value = read()
     while not done(value) and time.monotonic() < deadline:
@@ -138,9 +135,25 @@ def _poll(page: DevTools, read, done, deadline: float, every_s: float = 0.2):
     return value
 
 
+def _save_screenshot(page: DevTools, png: Path, controls: bool, deadline: float) -> None:
+    if not controls:
+        page.evaluate("(() => { const u = viewer.uiConfiguration; u.showUIControls.value = false;"
+                      " u.showPanelBorders.value = false; viewer.showAxisLines.value = false;"
+                      " return true; })()")
+    _poll(lambda: page.evaluate("viewer.display.isReady()"), bool, deadline)
+    time.sleep(0.2)  # one more frame after the last chunk is drawn
+    png.parent.mkdir(parents=True, exist_ok=True)
+    png.write_bytes(page.screenshot())
+
+
 def screenshot_view(out_dir: str | Path, png: str | Path, *, size=(1024, 768),
-                    timeout_s: float = 40, chromium: str | None = None) -> Path:
+                    timeout_s: float = 40, chromium: str | None = None,
+                    controls: bool = False, legend: bool = True) -> Path:
     """Save a PNG of a :func:`write_view` output as headless Chromium shows it, offline.
+
+    Args:
+        controls: keep the viewer's buttons and layer bar in the picture.
+        legend: add a legend of the class colours to the right (drawn with matplotlib).
 
     Raises:
         BrowserUnavailable: no Chromium, or it did not start.
@@ -151,10 +164,36 @@ def screenshot_view(out_dir: str | Path, png: str | Path, *, size=(1024, 768),
         res = write_view(predictions, connectome, "runs/view")
         screenshot_view(res.out_dir, "figures/neuroglancer_cell_class.png")
     """
-    report = load_view(out_dir, png=png, size=size, timeout_s=timeout_s, chromium=chromium)
+    report = load_view(out_dir, png=png, size=size, timeout_s=timeout_s, chromium=chromium,
+                       controls=controls)
     if not report.complete:
         got = {k: v.get("n_annotations") for k, v in report.layers.items()}
         raise RuntimeError(f"{out_dir}: the view did not finish loading in {timeout_s:.0f} s "
                            f"(annotations loaded {got}, expected {report.expected}; errors "
                            f"{[v['errors'] for v in report.layers.values() if v['errors']]})")
+    if legend:
+        view = json.loads((Path(out_dir) / "view.json").read_text())
+        _add_legend(Path(png), view["colors"], f"predicted {view['label']}")
     return Path(png)
+
+
+def _add_legend(png: Path, colors: dict[str, str], title: str) -> None:
+    """Redraw ``png`` with a legend of ``colors`` to its right, same pixel height."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    image = plt.imread(png)
+    h, w = image.shape[:2]
+    dpi = 100
+    fig = plt.figure(figsize=((w + 260) / dpi, h / dpi), dpi=dpi, facecolor="black")
+    ax = fig.add_axes((0, 0, w / (w + 260), 1))
+    ax.imshow(image)
+    ax.set_axis_off()
+    fig.legend(handles=[Patch(color=c, label=k) for k, c in colors.items()], title=title,
+               loc="center left", bbox_to_anchor=(w / (w + 260), 0.5), frameon=False,
+               labelcolor="white", fontsize=9, title_fontsize=10).get_title().set_color("white")
+    fig.savefig(png, dpi=dpi, facecolor="black")
+    plt.close(fig)
