@@ -170,6 +170,22 @@ def test_synapse_layer_holds_every_synapse_of_the_chosen_neurons(view, predictio
     assert set(got["side"]) == {"output (T-bar)", "input (PSD)"}
 
 
+def test_auto_synapse_neurons_are_the_largest_under_the_cap(predictions, connectome, tmp_path,
+                                                             monkeypatch):
+    import synhelpers.figures.neuroglancer as ng_view
+
+    syn = connectome.synapses
+    n_sites = pd.concat([syn["bodyId_pre"], syn["bodyId_post"]]).value_counts()
+    cap = int(n_sites.median())
+    monkeypatch.setattr(ng_view, "AUTO_SYNAPSES_MAX", cap)
+    res = write_view(predictions, connectome, tmp_path, base_url=BASE)
+    under = n_sites[n_sites <= cap]
+    assert sorted(n_sites.loc[res.synapse_bodies]) == sorted(under.nlargest(3))
+    monkeypatch.setattr(ng_view, "SYNAPSE_POINTS_MAX", 10)
+    with pytest.raises(ValueError, match=r"synapse_bodies: 3 neurons have .* more than 10"):
+        write_view(predictions, connectome, tmp_path, base_url=BASE)
+
+
 def test_class_colours_are_distinct_and_never_grey():
     colors = class_colors([f"c{i}" for i in range(40)])
     assert len(set(colors.values())) == 40
@@ -198,6 +214,7 @@ def test_url_decodes_to_the_same_state(view):
     state = json.loads(view.state_path.read_text())
     assert neuroglancer.parse_url(view.url).to_json() == state
     assert view.short_url == f"https://neuroglancer-demo.appspot.com/#!{BASE}/state.json"
+    assert view.local_url == f"{BASE}/v/static/#!{BASE}/state.json"
 
 
 @pytest.mark.parametrize("name, source", [("hemibrain:v1.2.1", HEMIBRAIN_SEGMENTATION),

@@ -30,6 +30,7 @@ from synhelpers.figures.neuroglancer_screenshot import (  # noqa: E402
 from synhelpers.figures.neuron_sites import neuron_points  # noqa: E402
 from synhelpers.figures.prediction_table import fake_predictions  # noqa: E402
 from synhelpers.tables import load_tables  # noqa: E402
+from synhelpers.tables.contract import Connectome  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +72,20 @@ def test_viewer_loads_every_point_and_the_state(chromium, written, tmp_path):
         layer["name"] for layer in written_state["layers"]]
     assert report.state["dimensions"] == written_state["dimensions"]
     assert report.elapsed_s < 40
+
+
+def test_viewer_reads_the_segment_properties_of_a_real_dataset(chromium, written, tmp_path):
+    res, predictions, con = written
+    hemibrain = Connectome(con.neurons, con.connections, con.synapses, name="hemibrain:v1.2.1",
+                           meta=con.meta)
+    real = write_view(predictions, hemibrain, tmp_path / "hemibrain", synapse_bodies=())
+    report = load_view(real.out_dir, timeout_s=30, chromium=chromium)
+    seg = report.layers["segmentation"]  # its EM segmentation is online: offline it errors
+    assert seg["n_segment_properties"] == real.n_points and report.complete
+    drawn = [int(b) for b in report.state["layers"][0]["segmentColors"]]
+    classes = predictions.set_index("bodyId").loc[drawn, "cell_class__pred"]
+    assert seg["tags"] == sorted(classes.unique()) and len(drawn) == real.n_points
+    assert report.layers[NEURON_LAYER_NAME]["n_annotations"] == real.n_points
 
 
 def test_screenshot_shows_the_class_colours(chromium, written, tmp_path):

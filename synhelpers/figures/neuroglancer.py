@@ -28,8 +28,8 @@ Coordinates stay in voxels; the coordinate space has the dataset's voxel size in
 
 Example (needs the ``neuroglancer`` package)::
 
-    res = write_view(predictions, connectome, "figures/view", label="cell_class")
-    serve(res.out_dir, port=9000)        # then open res.url in a browser
+    res = write_view(predictions, connectome, "runs/view", label="cell_class")
+    serve(res.out_dir, port=9000)   # then open res.short_url, or res.local_url (offline)
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ import pandas as pd
 
 from ..io import write_json
 from ..tables.contract import Connectome
+from .neuroglancer_browser import CLIENT_PATH
 from .neuroglancer_layers import (
     coordinate_space,
     write_neuron_layer,
@@ -71,6 +72,11 @@ DEFAULT_BASE_URL = "http://127.0.0.1:9000"
 NEURON_LAYER, SYNAPSE_LAYER, PROPERTIES_DIR = "neurons", "synapses", "segment_properties"
 NEURON_LAYER_NAME, SYNAPSE_LAYER_NAME = "neurons (predicted class)", "synapses (partner's class)"
 
+#: Most synapse sites of a neuron that ``write_view`` picks by itself for the synapse layer.
+AUTO_SYNAPSES_MAX = 5_000
+#: Most synapse points a view writes (``AnnotationWriter`` writes a file per point).
+SYNAPSE_POINTS_MAX = 200_000
+
 _SHADER = """#uicontrol float size slider(min=1, max=20, default={size})
 #uicontrol float min_prob slider(min=0, max=1, default=0)
 void main() {{
@@ -90,6 +96,8 @@ class ViewResult:
         url: the public viewer with the whole state in the URL fragment.
         short_url: the public viewer told to fetch ``{base_url}/state.json`` (short; needs
             ``out_dir`` served).
+        local_url: the same with the viewer bundled in ``neuroglancer``, as
+            :func:`~synhelpers.figures.neuroglancer_browser.serve` serves it (no internet).
         n_points: neurons drawn (predicted and with a point).
         n_without_point: predicted neurons with neither soma nor synapse (not drawn).
         n_not_in_connectome: predicted bodyIds absent from the connectome's neurons.
@@ -99,6 +107,7 @@ class ViewResult:
     state_path: Path
     url: str
     short_url: str
+    local_url: str
     out_dir: Path
     base_url: str
     label: str
@@ -143,7 +152,7 @@ def write_view(predictions: pd.DataFrame, connectome: Connectome, out_dir: str |
             sub-folders are replaced.
         label: which label column's predictions to show.
         synapse_bodies: neurons whose synapses to draw; ``None`` picks the 3 predicted
-            neurons with the most synapses, ``()`` draws none.
+            neurons with the most synapses (of those with at most 5,000), ``()`` draws none.
         segmentation: a Neuroglancer segmentation source; ``None`` uses the dataset's public
             one (:func:`public_segmentation`), ``""`` none.
         base_url: where ``out_dir`` will be served (``http://127.0.0.1:PORT``).
@@ -165,6 +174,9 @@ def write_view(predictions: pd.DataFrame, connectome: Connectome, out_dir: str |
     write_neuron_layer(out_dir / NEURON_LAYER, table, classes, colors, scale_nm)
     bodies = _choose_synapse_bodies(connectome, table, synapse_bodies)
     sites = synapse_sites(connectome, bodies) if bodies else None
+    if sites is not None and len(sites) > SYNAPSE_POINTS_MAX:
+        raise ValueError(f"synapse_bodies: {len(bodies)} neurons have {len(sites):,} synapse "
+                         f"sites, more than {SYNAPSE_POINTS_MAX:,}; choose fewer or smaller ones")
     n_syn = 0 if sites is None or sites.empty else write_synapse_layer(
         out_dir / SYNAPSE_LAYER, sites, pred, classes, colors, scale_nm)
     if seg:
@@ -176,6 +188,7 @@ def write_view(predictions: pd.DataFrame, connectome: Connectome, out_dir: str |
     res = ViewResult(
         state_path=write_json(out_dir / "state.json", state), url=state_url(state),
         short_url=f"{PUBLIC_VIEWER}#!{base_url}/state.json", out_dir=out_dir, base_url=base_url,
+        local_url=f"{base_url}{CLIENT_PATH}#!{base_url}/state.json",
         label=label, classes=classes, colors=colors, n_points=len(table), n_synapses=n_syn,
         synapse_bodies=bodies, segmentation=seg, **counts,
         layers={layer["name"]: layer["source"][0]["url"] for layer in state["layers"]})
@@ -225,7 +238,9 @@ def _join_points(pred: pd.DataFrame, connectome: Connectome):
 
 
 def _choose_synapse_bodies(connectome: Connectome, table: pd.DataFrame, bodies) -> list[int]:
-    """``bodies`` checked against the connectome, or the 3 predicted neurons with most synapses."""
+    """``bodies`` checked against the connectome, or the 3 predicted neurons with the most
+    synapse sites among those with at most :data:`AUTO_SYNAPSES_MAX` (a hemibrain APL has
+    hundreds of thousands, too many for a layer written one file per point)."""
     if bodies is not None:
         bodies = [int(b) for b in bodies]
         unknown = sorted(set(bodies) - set(connectome.neurons["bodyId"].tolist()))
@@ -238,7 +253,7 @@ def _choose_synapse_bodies(connectome: Connectome, table: pd.DataFrame, bodies) 
     syn = connectome.synapses
     ids, n = np.unique(np.concatenate([syn["bodyId_pre"].to_numpy(np.int64),
                                        syn["bodyId_post"].to_numpy(np.int64)]), return_counts=True)
-    keep = np.isin(ids, table["bodyId"].to_numpy(np.int64))
+    keep = np.isin(ids, table["bodyId"].to_numpy(np.int64)) & (n <= AUTO_SYNAPSES_MAX)
     order = np.lexsort((ids[keep], -n[keep]))[:3]
     return ids[keep][order].tolist()
 
@@ -329,7 +344,7 @@ def _cli(args: argparse.Namespace) -> int:
     print(f"wrote {res.n_points:,} neuron points and {res.n_synapses:,} synapse points to "
           f"{res.out_dir} ({res.n_without_point} predicted neurons have no soma or synapse, "
           f"{res.n_not_in_connectome} are not in {con.name}).\nstate: {res.state_path}\n"
-          f"open (while served): {res.short_url}")
+          f"open while served: {res.short_url}\n  or, offline: {res.local_url}")
     if args.screenshot:
         print(f"screenshot: {screenshot_view(res.out_dir, args.screenshot)}")
     if args.serve:

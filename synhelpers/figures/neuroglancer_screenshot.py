@@ -25,7 +25,8 @@ __all__ = ["load_view", "screenshot_view", "BrowserReport"]
 
 
 #: Per layer, from the viewer's own objects: the annotations held by its loaded chunks
-#: (distinct ids), its annotation property ids, and data-source errors.
+#: (distinct ids), its annotation property ids, data-source errors, and for segmentation
+#: layers the number of segments with properties and the tags.
 _LAYER_REPORT_JS = """(() => {
   const out = {};
   for (const ml of viewer.layerManager.managedLayers) {
@@ -48,6 +49,13 @@ _LAYER_REPORT_JS = """(() => {
       }
       info.n_annotations = ids.size;
     }
+    const group = layer && layer.displayState && layer.displayState.segmentationGroupState;
+    if (group) {
+      const map = group.value.segmentPropertyMap.value;
+      const inline = map && map.segmentPropertyMap && map.segmentPropertyMap.inlineProperties;
+      info.n_segment_properties = inline ? inline.ids.length : 0;
+      info.tags = map && map.tags ? Array.from(map.tags.tags) : [];
+    }
     out[ml.name] = info;
   }
   return out;
@@ -60,10 +68,12 @@ class BrowserReport:
 
     Attributes:
         layers: per layer name, ``n_annotations`` (distinct annotations in its loaded chunks,
-            ``None`` for non-annotation layers), ``properties`` and ``errors``.
+            ``None`` for non-annotation layers), ``properties`` and ``errors``; segmentation
+            layers also ``n_segment_properties`` and ``tags``.
         expected: per annotation layer, the number of points :func:`write_view` wrote.
         state: the viewer's state (``viewer.state.toJSON()``) once loaded.
-        complete: every annotation layer loaded exactly the expected number of points.
+        complete: every annotation layer loaded exactly the expected number of points, and
+            the segmentation layer (if any) the properties of every drawn neuron.
         elapsed_s: seconds from starting Chromium to the end.
     """
 
@@ -96,6 +106,7 @@ def load_view(out_dir: str | Path, *, png: str | Path | None = None, size=(1024,
     dirs = _annotation_dirs(view)
     expected = {name: view["n_points" if d == "neurons" else "n_synapses"]
                 for name, d in dirs.items()}
+    seg_layers = [n for n in view["layers"] if n not in dirs] if view.get("segmentation") else []
     t0 = time.monotonic()
     deadline = t0 + timeout_s
     with serve(out_dir, 0, block=False) as server, \
@@ -109,7 +120,9 @@ def load_view(out_dir: str | Path, *, png: str | Path | None = None, size=(1024,
             time.sleep(0.05)
 
         def complete(rep: dict) -> bool:
-            return all((rep.get(k) or {}).get("n_annotations") == n for k, n in expected.items())
+            return (all((rep.get(k) or {}).get("n_annotations") == n for k, n in expected.items())
+                    and all((rep.get(k) or {}).get("n_segment_properties") == view["n_points"]
+                            for k in seg_layers))
 
         layers = _poll(lambda: page.evaluate(_LAYER_REPORT_JS), complete, deadline)
         if png is not None:
