@@ -36,7 +36,7 @@ quickstart: $(STAMP)
 	$(BIN)/python -m synhelpers synth --neurons $(NEURONS) --seed $(SEED) --out $(DATA)
 	$(BIN)/python -m synhelpers build --tables $(DATA) --out $(DATA)/graph
 	$(BIN)/python -m synhelpers baseline --graph $(DATA)/graph --out $(RUNS)/baseline
-	$(BIN)/python -m synhelpers train --data $(DATA)/graph --model hybrid --max-epochs $(QUICK_EPOCHS) --out $(RUNS)/hybrid
+	$(BIN)/python -m synhelpers train --data $(DATA)/graph --model hybrid --label cell_class --max-epochs $(QUICK_EPOCHS) --out $(RUNS)/hybrid
 	$(BIN)/python -m synhelpers figures --graph $(DATA)/graph --runs $(RUNS) --out figures
 
 lint: $(DEV_STAMP)

@@ -216,3 +216,11 @@ def test_aux_heads_false_builds_no_aux_heads(graph):
     cfg.aux_heads = False
     model = build_model("hybrid", cfg).train()
     assert set(model(graph)) == {"cell_class", "predictedNt"}
+
+
+def test_any_label_column_name_works_as_a_head(graph):
+    """Label columns named like nn.Module attributes ('type', 'train') or with a dot."""
+    cfg = small_cfg(graph)
+    cfg.num_classes = {"type": 3, "train": 2, "a.b": 4}
+    out = build_model("hybrid", cfg).eval()(graph)
+    assert {k: v.shape[1] for k, v in out.items()} == {"type": 3, "train": 2, "a.b": 4}

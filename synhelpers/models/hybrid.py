@@ -38,7 +38,7 @@ from .config import ModelConfig
 from .connectome import ConnectomeEncoder
 from .synapse_encoder import SynapseSetEncoder
 
-__all__ = ["HybridModel", "TaskHeads", "pool_edges_to_nodes", "node_unit_um"]
+__all__ = ["HybridModel", "TaskHeads", "pool_edges_to_nodes", "node_unit_um", "head_key"]
 
 
 def pool_edges_to_nodes(z: Tensor, index: Tensor, num_nodes: int) -> Tensor:
@@ -60,6 +60,12 @@ def node_unit_um(data) -> Tensor:
     return unit.to(conn.device).float()[conn]
 
 
+def head_key(column: str) -> str:
+    """A ``ModuleDict`` key for a label column: any column name is allowed (``type`` would
+    clash with ``nn.Module.type``; a dot is not allowed in a key)."""
+    return "col_" + column.replace(".", "_")
+
+
 class TaskHeads(nn.Module):
     """Shared trunk and one linear head per label column, with a linear skip from raw features.
 
@@ -75,16 +81,17 @@ class TaskHeads(nn.Module):
         self.norm = nn.LayerNorm(learned_dim) if learned_dim else None
         self.trunk = nn.Sequential(nn.Linear(learned_dim + raw_dim, hidden), nn.ReLU(),
                                    nn.Dropout(dropout))
-        self.heads = nn.ModuleDict({c: nn.Linear(hidden, n) for c, n in num_classes.items()})
-        self.skip = nn.ModuleDict({c: nn.Linear(raw_dim, n, bias=False) for c, n in num_classes.items()}) \
-            if skip and raw_dim else None
+        self.columns = list(num_classes)
+        self.heads = nn.ModuleDict({head_key(c): nn.Linear(hidden, n) for c, n in num_classes.items()})
+        self.skip = nn.ModuleDict({head_key(c): nn.Linear(raw_dim, n, bias=False)
+                                   for c, n in num_classes.items()}) if skip and raw_dim else None
 
     def forward(self, learned: Tensor | None, raw: Tensor | None = None):
         parts = ([self.norm(learned)] if learned is not None else []) + ([raw] if raw is not None else [])
         h = self.trunk(torch.cat(parts, dim=-1))
-        out = {c: head(h) for c, head in self.heads.items()}
+        out = {c: self.heads[head_key(c)](h) for c in self.columns}
         if self.skip is not None:
-            out = {c: logits + self.skip[c](raw) for c, logits in out.items()}
+            out = {c: logits + self.skip[head_key(c)](raw) for c, logits in out.items()}
         return out, h
 
 
