@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Profile", "resolve", "repo_root"]
+__all__ = ["Profile", "resolve", "repo_root", "apply_profile_caps", "SMALL_CAPS"]
 
 
 def repo_root() -> Path:
@@ -63,3 +63,32 @@ def resolve(profile: str | None = None) -> Profile:
         scratch = Path(os.environ.get("SYNHELPERS_SCRATCH") or Path(tempfile.gettempdir()) / "synhelpers-small")
         return Profile("small", 300, 3, 2, scratch / "data", scratch / "runs", scratch / "figures")
     raise ValueError(f"unknown profile {name!r}; use 'default' or 'small'")
+
+
+#: What the small profile caps on the command line, so that tests can run the README's
+#: commands verbatim in seconds: argument name -> largest value.
+SMALL_CAPS = {"neurons": 300, "max_epochs": 3, "min_epochs": 1, "seeds": 2, "splits": 2}
+
+
+def apply_profile_caps(args, names=tuple(SMALL_CAPS)) -> str:
+    """Under ``SYNHELPERS_PROFILE=small``, lower the command-line values in ``names`` to
+    :data:`SMALL_CAPS`; returns a note saying what changed ('' otherwise). ``args`` is an
+    ``argparse.Namespace``; the default profile changes nothing.
+
+    Example:
+        >>> import argparse, os
+        >>> os.environ["SYNHELPERS_PROFILE"] = "small"
+        >>> a = argparse.Namespace(neurons=2000)
+        >>> apply_profile_caps(a), a.neurons
+        ('small profile (SYNHELPERS_PROFILE=small): --neurons 2000 -> 300', 300)
+        >>> del os.environ["SYNHELPERS_PROFILE"]
+    """
+    if os.environ.get("SYNHELPERS_PROFILE") != "small":
+        return ""
+    changed = []
+    for name in names:
+        value = getattr(args, name, None)
+        if isinstance(value, int) and value > SMALL_CAPS[name]:
+            setattr(args, name, SMALL_CAPS[name])
+            changed.append(f"--{name.replace('_', '-')} {value} -> {SMALL_CAPS[name]}")
+    return f"small profile (SYNHELPERS_PROFILE=small): {', '.join(changed)}" if changed else ""

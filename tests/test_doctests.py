@@ -27,6 +27,9 @@ MODULES = [
     "synhelpers.cliargs",
     "synhelpers._lazy",
     "synhelpers.profile",
+    "synhelpers.graph.union",
+    "synhelpers.graph.features",
+    "synhelpers.tables.synthetic.frames",
     "synhelpers.runs.metrics",
     "synhelpers.runs.baseline",
 ]

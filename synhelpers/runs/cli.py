@@ -16,6 +16,7 @@ import json
 
 from ..cliargs import existing_dir, nonneg_int, positive_int, writable_dir
 from ..models.config import TASK_COLUMNS
+from ..profile import apply_profile_caps
 from .config import MODES, BaselineConfig, TrainConfig
 
 __all__ = ["register", "parse_overrides", "plural"]
@@ -81,6 +82,9 @@ def _check_model(name: str) -> None:
 def _train(args: argparse.Namespace) -> int:
     from .train import run_training
 
+    note = apply_profile_caps(args, ("max_epochs", "min_epochs", "seeds", "splits"))
+    if note:
+        print(note)
     _check_model(args.model)
     overrides = parse_overrides(args.set, args.model)
     weights = {}
@@ -119,6 +123,9 @@ def _train(args: argparse.Namespace) -> int:
 def _baseline(args: argparse.Namespace) -> int:
     from .baseline import run_baseline
 
+    note = apply_profile_caps(args, ("splits",))
+    if note:
+        print(note)
     r = run_baseline(args.graph, args.out, BaselineConfig(label=args.label, splits=args.splits))
     m, sd = r["mean"], r["std"]
     ceil = r.get("ceiling")

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from ..cliargs import existing_file, fraction, int_in, nonneg_int, positive_int, writable_dir
+from ..profile import apply_profile_caps
 from .synthetic.config import MAX_NEURONS, MIN_NEURONS, SyntheticConfig
 
 __all__ = ["register", "read_bodies"]
@@ -50,6 +51,9 @@ def read_bodies(path: str | Path) -> list[int]:
 def _synth(args: argparse.Namespace) -> int:
     from .synthetic.generator import write_individuals, write_synthetic
 
+    note = apply_profile_caps(args, ("neurons",))
+    if note:
+        print(note)
     t0 = time.perf_counter()
     cfg = SyntheticConfig(n_neurons=args.neurons, seed=args.seed, label_noise=args.label_noise)
     if args.individuals > 1:

@@ -1,0 +1,69 @@
+"""The README's commands are tests: every `python -m synhelpers ...` line of its code blocks runs
+verbatim, in order, with its relative paths, and the defaults it states are the code's.
+
+The commands run in a scratch folder standing in for the repository root (so the test never
+overwrites a user's data/, runs/ or figures/) under ``SYNHELPERS_PROFILE=small``, which caps
+sizes on the command line (300 neurons, 3 epochs, 2 seeds). Commands in a block marked
+``<!-- needs: network -->`` are not run; only ``download`` may be marked so.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def readme_commands() -> tuple[list[str], list[str]]:
+    """(commands to run, commands marked as needing the network), in README order."""
+    run, network, in_block, marked, previous = [], [], False, False, ""
+    for line in README.splitlines():
+        if line.startswith("```"):
+            in_block = not in_block
+            marked = in_block and previous.strip() == "<!-- needs: network -->"
+        elif in_block and line.strip().startswith("python -m synhelpers"):
+            (network if marked else run).append(line.split("  #")[0].strip())
+        previous = line if line.strip() else previous
+    return run, network
+
+
+def test_only_downloads_need_the_network():
+    run, network = readme_commands()
+    assert len(run) >= 8 and network
+    assert all(shlex.split(c)[3] == "download" for c in network)
+
+
+@pytest.mark.slow
+def test_every_readme_command_runs_verbatim(tmp_path):
+    run, _ = readme_commands()
+    env = {**os.environ, "SYNHELPERS_PROFILE": "small", "PYTHONPATH": str(ROOT)}
+    for cmd in run:
+        args = shlex.split(cmd)
+        out = subprocess.run([sys.executable, *args[1:]], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, f"`{cmd}` failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}"
+    assert (tmp_path / "runs" / "hybrid" / "metrics.json").exists()
+    assert (tmp_path / "runs" / "held_out_ind3" / "metrics.json").exists()
+    assert any((tmp_path / "figures").glob("*.png"))
+
+
+def test_stated_defaults_are_the_code_defaults():
+    from synhelpers.graph.config import GraphConfig
+    from synhelpers.runs.config import TrainConfig
+
+    d, g = TrainConfig(), GraphConfig()
+    code = {"--lr": d.lr, "--max-epochs": d.max_epochs, "--min-epochs": d.min_epochs,
+            "--patience": d.patience, "--weight-decay": d.weight_decay, "--aux-weight": d.aux_weight,
+            "build --min-class-count": g.min_class_count}
+    rows = dict(re.findall(r"^\|[^|]*\| `([^`]+)` \| ([0-9.]+) \|$", README, re.M))
+    assert set(rows) == set(code), rows
+    for flag, value in rows.items():
+        assert float(value) == float(code[flag]), f"README says {flag} {value}, the code {code[flag]}"
