@@ -21,7 +21,7 @@ from ..io import read_json
 from .save import figure_name, save_figure
 
 __all__ = ["plot_ablation", "plot_learning_curves", "plot_confusion", "plot_run_summary",
-           "task_figures", "make_run_figures", "test_support"]
+           "plot_per_class_f1", "per_class_f1", "task_figures", "make_run_figures", "test_support"]
 
 MODE_COLORS = {"transductive": "#4c72b0", "inductive": "#dd8452"}
 
@@ -166,6 +166,41 @@ def plot_run_summary(metrics: dict):
     fig.suptitle(f"{metrics.get('dataset', '')}: {metrics['model']} ({metrics['task']}, "
                  f"{_seeds_text(n)}): test accuracy {m['test_accuracy']:.3f}{pm('test_accuracy')}, "
                  f"macro-F1 {m['test_macro_f1']:.3f}{pm('test_macro_f1')}")
+    fig.tight_layout()
+    return fig
+
+
+def per_class_f1(metrics: dict) -> dict[str, list[float]]:
+    """Test F1 of every class over a run's seeds (first label column); absent classes skipped."""
+    out: dict[str, list[float]] = {}
+    for s in metrics["seeds"]:
+        f1 = s.get("test_per_class_f1") or next(iter(s["per_task"].values()))["per_class_f1"]
+        for name, v in f1.items():
+            if v is not None:
+                out.setdefault(name, []).append(float(v))
+    return out
+
+
+def plot_per_class_f1(runs: dict[str, dict], dependency: dict | None = None, title: str = ""):
+    """Per-class test F1 (mean over seeds, bars: ± std) of every run, classes grouped by the
+    view their synthetic design depends on (``synapse``, ``wiring``, ``both``)."""
+    scores = {label: per_class_f1(m) for label, m in runs.items() if m.get("seeds")}
+    classes = sorted({c for v in scores.values() for c in v},
+                     key=lambda c: ({"synapse": 0, "wiring": 1}.get((dependency or {}).get(c), 2), c))
+    fig, ax = plt.subplots(figsize=(0.55 * len(classes) + 3, 4.2))
+    width = 0.8 / max(len(scores), 1)
+    for j, (label, f1) in enumerate(scores.items()):
+        x = np.arange(len(classes)) + (j - (len(scores) - 1) / 2) * width
+        mean = [np.mean(f1.get(c, [np.nan])) for c in classes]
+        std = [np.std(f1[c], ddof=1) if len(f1.get(c, [])) > 1 else 0.0 for c in classes]
+        ax.bar(x, mean, width * 0.9, yerr=std, capsize=2, label=label)
+    names = [f"{c}\n({(dependency or {}).get(c, '')})" if dependency else c for c in classes]
+    ax.set_xticks(range(len(classes)), names, rotation=90, fontsize=8)
+    ax.set(ylabel="test F1", ylim=(0, 1.05), xlabel="class (what the synthetic design makes it depend on)")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=min(len(scores), 5), frameon=False)
+    n = max(len(m["seeds"]) for m in runs.values() if m.get("seeds"))
+    ax.set_title((title or "per-class F1") + f" (mean ± std over {_seeds_text(n)})", fontsize=9, pad=24)
     fig.tight_layout()
     return fig
 

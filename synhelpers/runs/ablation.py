@@ -17,12 +17,13 @@ import pandas as pd
 from .. import profile as profiles
 from ..graph import GraphConfig, build_cached, graph_fingerprint
 from ..io import read_json
-from ..tables.synthetic import SyntheticConfig, ensure_synthetic
-from .config import TrainConfig
+from ..tables.synthetic import SyntheticConfig, ensure_synthetic, write_individuals
+from .baseline import run_baseline
+from .config import BaselineConfig, TrainConfig
 from .results import load_runs, summary_table
 from .train import run_training
 
-__all__ = ["run_ablation", "run_task", "TaskResult", "CEILING_KEYS"]
+__all__ = ["run_ablation", "run_task", "run_held_out", "TaskResult", "CEILING_KEYS"]
 
 #: Task -> the keys of ``synthetic.json`` holding its ceiling (macro-F1, accuracy).
 CEILING_KEYS = {"cell_class": ("ceiling_macro_f1", "ceiling"), "nt": ("nt_ceiling_macro_f1", "nt_ceiling")}
@@ -107,3 +108,47 @@ def run_task(task: str, *, profile: str | None = None, models=("sage", "synapse_
     return TaskResult(task, data.dataset_name, runs, table, ceiling,
                       meta.get("class_dependency") if task == "cell_class" else None, seeds,
                       int(data.num_nodes))
+
+
+def _individuals(P, n_neurons: int, k: int, mirror) -> list[Path]:
+    """The profile's K synthetic individuals (written once; rewritten if the settings changed)."""
+    suffix = f"_mirror{'-'.join(map(str, mirror))}" if mirror else ""
+    root = P.data_dir / f"individuals_{n_neurons}x{k}{suffix}"
+    cfg = SyntheticConfig(n_neurons=n_neurons, seed=0)
+    marker = root / f"ind{k - 1}" / "synthetic.json"
+    if not marker.exists() or read_json(marker)["config"]["mirror"] != (k - 1 in set(mirror)):
+        write_individuals(cfg, k, root, mirror=mirror)
+    return [root / f"ind{i}" for i in range(k)]
+
+
+def run_held_out(*, profile: str | None = None, n_neurons: int | None = None, individuals: int = 4,
+                 mirror=(), models=("sage", "synapse_only", "hybrid"), seeds: int | None = None,
+                 splits: int = 1, max_epochs: int | None = None, retrain: bool = False,
+                 **train_kw) -> TaskResult:
+    """Train on K-1 synthetic individuals and test on the last one (cell class), with the
+    logistic-regression baseline on the same splits; every saved run is reused when it matches.
+
+    Args:
+        n_neurons: neurons per individual (None: half the profile's connectome size).
+        mirror: individuals whose frame is mirrored. splits: train/val re-draws among the
+            training individuals (the held-out one stays the test split).
+    """
+    P = profiles.resolve(profile)
+    seeds, max_epochs = seeds or P.seeds, max_epochs or P.max_epochs
+    n_neurons = n_neurons or max(P.n_neurons // 2, 150)
+    paths = _individuals(P, n_neurons, individuals, tuple(mirror))
+    held_out = paths[-1].name
+    graph_dir = paths[0].parent / f"graph_test_{held_out}"
+    data = build_cached(paths, graph_dir, GraphConfig(labels=("cell_class",), test_connectome=held_out,
+                                                      min_class_count=5 if P.is_small else 10))
+    runs_dir = P.runs_dir / f"held_out_{paths[0].parent.name}"
+    run_dirs = run_ablation(data, runs_dir, "cell_class", models, {"transductive": list(models)},
+                            seeds=seeds, splits=splits, max_epochs=max_epochs, retrain=retrain, **train_kw)
+    run_dirs["baseline/transductive"] = runs_dir / "baseline"
+    run_baseline(graph_dir, run_dirs["baseline/transductive"], BaselineConfig(splits=splits))
+    runs = load_runs(run_dirs)
+    meta = read_json(paths[-1] / "synthetic.json")
+    ceiling = {"macro_f1": meta["ceiling_macro_f1"], "accuracy": meta["ceiling"]}
+    table = summary_table(runs, ceiling_macro_f1=ceiling["macro_f1"], ceiling_accuracy=ceiling["accuracy"])
+    return TaskResult("cell_class", f"{data.dataset_name}, test: {held_out}", runs, table, ceiling,
+                      meta["class_dependency"], seeds, int(data.num_nodes))

@@ -40,7 +40,7 @@ def _row(label: str, m: dict) -> dict:
     try:
         views = get_spec(m["model"]).views
     except KeyError:
-        views = "?"
+        views = "wiring+site summary" if m["model"] == "logreg_baseline" else "?"
     n = len(m["seeds"])
     row = {"run": label, "model": m["model"], "views": views, "mode": m.get("mode", ""), "seeds": n}
     if m.get("not_applicable"):
@@ -54,7 +54,7 @@ def _row(label: str, m: dict) -> dict:
         "macro_f1_mean": mean["test_macro_f1"],
         "macro_f1_std": std["test_macro_f1"],
         "macro_f1_seeds": [s["test_macro_f1"] for s in m["seeds"]],
-        "epoch time (s)": round(mean["epoch_time_s"], 3),
+        "epoch time (s)": round(mean.get("epoch_time_s", float("nan")), 3),
     })
     return row
 
