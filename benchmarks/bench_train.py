@@ -127,7 +127,8 @@ def per_edge_loop_estimate(data, n_edges: int, overrides: dict) -> dict:
         pos = data.syn_pos[a:b][None]
         mask = torch.ones(1, b - a, dtype=torch.bool)
         z = enc.encode_padded(pos, data.syn_roi[a:b][None], data.syn_conf[a:b][None], mask,
-                              pos[0].mean(0, keepdim=True), torch.tensor([b - a]))
+                              pos[0].mean(0, keepdim=True), torch.tensor([b - a]),
+                              data.roi_center, data.pos_unit_um[:1])
         z.sum().backward()
     per_edge = (time.perf_counter() - t0) / n_edges
     e_total = int(data.edge_index.shape[1])
