@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from torch_geometric.data import Data
 
+from ..models.hybrid import node_unit_um
 from .save import figure_name, save_figure
 
 __all__ = [
@@ -78,7 +79,9 @@ def plot_synapses_3d(data: Data, label: str = "cell_class", max_points: int = 20
     edge_of = np.searchsorted(data.syn_ptr.numpy(), idx, side="right") - 1
     post = data.edge_index[1].numpy()[edge_of]
     y = data[f"y_{label}"].numpy()[post]
-    um = data.syn_pos[idx, 3:].numpy() * data.pos_scale * data.voxel_nm / 1000.0
+    # micrometres from the centre of each connectome's volume (its own frame)
+    unit_um = node_unit_um(data).numpy()[post]
+    um = data.syn_pos[idx, 3:].numpy() * unit_um[:, None]
     names = data.label_names[label]
     fig = plt.figure(figsize=(8, 6.5))
     ax = fig.add_subplot(projection="3d")
