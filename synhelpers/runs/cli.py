@@ -101,7 +101,10 @@ def _train(args: argparse.Namespace) -> int:
     if not args.label and not args.task:
         print(f"labels: {', '.join(data.label_columns)} (every label column of the graph; "
               "choose with --label)")
-    res = run_training(data, cfg, args.out)
+    finished = (args.out / "metrics.json").exists() and not args.overwrite
+    res = run_training(data, cfg, args.out, overwrite=args.overwrite)
+    if finished:  # same settings (else run_training refused): nothing was trained again
+        print(f"{args.out} already holds this run; reused (--overwrite to train it again)")
     if "not_applicable" in res:
         print(f"not applicable: {res['not_applicable']}")
         return 0
@@ -138,6 +141,15 @@ def _models(args: argparse.Namespace) -> int:
         ind = "" if spec.inductive else "  [transductive only]"
         print(f"{spec.name:13s} needs {spec.views:22s} {spec.description}{ind}")
     return 0
+
+
+def _add_safety_args(p: argparse.ArgumentParser) -> None:
+    """``--overwrite``: the one way to replace a run made with other settings."""
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a run in --out made with other settings or on another graph "
+                        "(its metrics.json, run.json, seed folders and logs are deleted first); "
+                        "without it such a rerun is refused, and a rerun with the same settings "
+                        "resumes at the first unfinished seed")
 
 
 def _register_train(subparsers) -> None:
@@ -182,6 +194,7 @@ def _register_train(subparsers) -> None:
     a("--progress", default="auto", choices=["auto", "lines", "bar", "none"],
       help="per-epoch report: auto = one line per epoch (a bar in Jupyter)")
     a("--quiet", action="store_true", help="no per-epoch report")
+    _add_safety_args(p)
     p.set_defaults(func=_train)
 
 
