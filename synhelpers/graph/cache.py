@@ -111,6 +111,8 @@ def cache_state(out_dir: str | Path, key: str | None = None) -> str:
         meta = read_json(meta_file)
     except (OSError, ValueError):
         return "incomplete"
+    if not isinstance(meta, dict):
+        return "incomplete"
     if key is not None and meta.get("cache_key") != key:
         return "stale"
     if meta.get("graph_sha256") != sha256_file(graph_file):
@@ -202,7 +204,11 @@ def load_data(path) -> Data:
         return build_cached(p, p / "graph")
     if not (p / "graph.pt").exists():
         raise ConfigError(f"{p}: neither a tables folder (neurons.parquet) nor a graph folder (graph.pt)")
-    meta = read_json(p / "graph.json") if (p / "graph.json").exists() else {}
+    try:
+        meta = read_json(p / "graph.json") if (p / "graph.json").exists() else {}
+    except (OSError, ValueError):  # unreadable: load_graph below says the cache is broken
+        meta = {}
+    meta = meta if isinstance(meta, dict) else {}
     tables = meta.get("tables")
     if isinstance(tables, str):
         tables = [tables]

@@ -61,7 +61,7 @@ def parse_overrides(items: list[str], model: str) -> dict:
     try:
         ModelConfig(**overrides)
     except (TypeError, ValueError) as e:
-        raise ConfigError(f"--set: {e}") from None
+        raise ConfigError(f"--set {' '.join(items)}: {e}") from None
     fixed = {k: v for k, v in get_spec(model).fixed.items() if k in overrides and overrides[k] != v}
     if fixed:
         raise ConfigError(f"--set: model {model!r} fixes {fixed}; use --model hybrid --set ... "
@@ -78,23 +78,47 @@ def _check_model(name: str) -> None:
         raise ConfigError(f"--model {name!r}: unknown model; models are {', '.join(names)}")
 
 
+def _loss_weights(items: list[str]) -> dict[str, float]:
+    """``["cell_class=2"]`` -> ``{"cell_class": 2.0}``; ConfigError for a malformed item."""
+    from ..errors import ConfigError
+
+    weights = {}
+    for item in items:
+        k, eq, v = item.partition("=")
+        try:
+            weights[k] = float(v)
+        except ValueError:
+            raise ConfigError(f"--loss-weight {item!r}: expected COLUMN=NUMBER") from None
+        if not eq or not k or not weights[k] >= 0:
+            raise ConfigError(f"--loss-weight {item!r}: expected COLUMN=NUMBER with NUMBER >= 0")
+    return weights
+
+
+def _train_config(**fields) -> TrainConfig:
+    """``TrainConfig(**fields)``; a value it refuses becomes a one-line ConfigError naming it."""
+    from ..errors import ConfigError
+
+    try:
+        return TrainConfig(**fields)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"train settings: {e} (see --help)") from None
+
+
 def _train(args: argparse.Namespace) -> int:
     from .train import run_training
 
     _check_model(args.model)
     overrides = parse_overrides(args.set, args.model)
-    weights = {}
-    for item in args.loss_weight:
-        k, _, v = item.partition("=")
-        weights[k] = float(v)
+    weights = _loss_weights(args.loss_weight)
     devices = int(args.devices) if args.devices.isdigit() else args.devices
-    cfg = TrainConfig(model=args.model, task=args.task, labels=tuple(args.label or ()), mode=args.mode,
-                      seeds=args.seeds, first_seed=args.first_seed, splits=args.splits,
-                      max_epochs=args.max_epochs, min_epochs=args.min_epochs, patience=args.patience,
-                      lr=args.lr, weight_decay=args.weight_decay, loss_weights=weights,
-                      aux_weight=args.aux_weight, accelerator=args.accelerator, devices=devices,
-                      precision=args.precision, num_threads=args.threads,
-                      progress="none" if args.quiet else args.progress, model_overrides=overrides)
+    cfg = _train_config(
+        model=args.model, task=args.task, labels=tuple(args.label or ()), mode=args.mode,
+        seeds=args.seeds, first_seed=args.first_seed, splits=args.splits,
+        max_epochs=args.max_epochs, min_epochs=args.min_epochs, patience=args.patience,
+        lr=args.lr, weight_decay=args.weight_decay, loss_weights=weights,
+        aux_weight=args.aux_weight, accelerator=args.accelerator, devices=devices,
+        precision=args.precision, num_threads=args.threads,
+        progress="none" if args.quiet else args.progress, model_overrides=overrides)
     from ..graph.cache import load_data
 
     data = load_data(args.data)
