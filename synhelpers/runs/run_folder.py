@@ -111,6 +111,14 @@ def wipe_run(out_dir) -> None:
                 entry.unlink()
 
 
+def _remove_orphans(out_dir: Path) -> None:
+    """Temporary files of a killed run (``.metrics.json.<random>.tmp`` ...); a cut-off seed's
+    folder is cleared when that seed is trained again."""
+    for pattern in (".run.json.*.tmp", ".metrics.json.*.tmp", "splits/.split*.tmp"):
+        for tmp in out_dir.glob(pattern):
+            tmp.unlink(missing_ok=True)
+
+
 def open_run_folder(out_dir, cfg: TrainConfig, fingerprint: str, *,
                     overwrite: bool = False) -> dict | None:
     """Make ``out_dir`` ready for this run; returns the saved ``metrics.json`` when the same
@@ -123,6 +131,7 @@ def open_run_folder(out_dir, cfg: TrainConfig, fingerprint: str, *,
     out_dir = Path(out_dir)
     if overwrite:
         wipe_run(out_dir)
+    _remove_orphans(out_dir)
     wanted = run_settings(cfg, fingerprint)
     saved = _saved_settings(out_dir)
     if saved is not None:
