@@ -42,7 +42,7 @@ class Case:
 
 def env() -> dict:
     e = {k: v for k, v in os.environ.items() if k != "SYNHELPERS_DEBUG"}
-    e.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+    e.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     return e
 
 

@@ -105,8 +105,6 @@ def _train_config(**fields) -> TrainConfig:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .train import run_training
-
     _check_model(args.model)
     overrides = parse_overrides(args.set, args.model)
     weights = _loss_weights(args.loss_weight)
@@ -125,6 +123,8 @@ def _train(args: argparse.Namespace) -> int:
     if not args.label and not args.task:
         print(f"labels: {', '.join(data.label_columns)} (every label column of the graph; "
               "choose with --label)")
+    from .train import run_training  # Lightning: imported once the settings are known good
+
     finished = (args.out / "metrics.json").exists() and not args.overwrite
     res = run_training(data, cfg, args.out, overwrite=args.overwrite)
     if finished:  # same settings (else run_training refused): nothing was trained again
