@@ -259,3 +259,19 @@ def test_other_settings_are_refused_unless_overwrite(small_graph, tmp_path):
     res = run_training(small_graph, _cfg(max_epochs=3, seeds=1), tmp_path, overwrite=True)
     assert res["config"]["max_epochs"] == 3 and [s["seed"] for s in res["seeds"]] == [0]
     assert not (tmp_path / "seed1").exists() and (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_a_setting_added_since_counts_as_its_default(small_graph, tmp_path, monkeypatch):
+    """A run saved before a TrainConfig field existed is still the same run (the field's
+    default is what it did); a removed field is ignored."""
+    from synhelpers.io import write_json
+    from synhelpers.runs.train import run_training
+
+    run_training(small_graph, _cfg(), tmp_path)
+    record = read_json(tmp_path / "run.json")
+    del record["config"]["aux_weight"]
+    record["config"]["a_field_removed_since"] = 1
+    write_json(tmp_path / "run.json", record)
+    calls = _count_trainings(monkeypatch)
+    run_training(small_graph, _cfg(), tmp_path)
+    assert calls == []

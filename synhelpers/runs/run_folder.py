@@ -75,10 +75,12 @@ def _saved_settings(out_dir: Path) -> dict | None:
 
 
 def _differences(saved: dict, wanted: dict) -> list[str]:
-    """``["max_epochs 2 -> 3", ...]``: the settings that differ."""
-    diffs = [f"{k} {saved['config'].get(k)!r} -> {v!r}" for k, v in wanted["config"].items()
-             if saved["config"].get(k) != v]
-    diffs += [f"{k} (no longer a setting)" for k in saved["config"] if k not in wanted["config"]]
+    """``["max_epochs 2 -> 3", ...]``: the settings that differ. A setting the saved run does
+    not record (a TrainConfig field added since) counts as its default, and one that is no
+    longer a TrainConfig field is ignored: neither changes what the saved run did."""
+    defaults = run_settings(TrainConfig(), "")["config"]
+    old = {k: saved["config"].get(k, defaults[k]) for k in wanted["config"]}
+    diffs = [f"{k} {old[k]!r} -> {v!r}" for k, v in wanted["config"].items() if old[k] != v]
     if saved["data_fingerprint"] != wanted["data_fingerprint"]:
         diffs.append(f"graph {saved['data_fingerprint']} -> {wanted['data_fingerprint']}")
     return diffs
