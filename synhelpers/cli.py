@@ -31,8 +31,17 @@ COMMAND_MODULES = (
 )
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one line on stderr (argparse prints the
+    whole usage first, many lines): the command, the message, a pointer to ``--help``; exit 2.
+    Sub-parsers inherit the class."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {one_line(message)} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m synhelpers",
         description="Learn neuron representations from a connectome's wiring and its synapse "
                     "positions. Stages: synth/download -> build -> train/baseline -> figures.")

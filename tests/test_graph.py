@@ -74,7 +74,9 @@ def test_unlabelled_and_rare_classes_are_masked_not_folded():
 def test_unknown_label_column():
     neurons = pd.DataFrame({"bodyId": np.array([1, 2], np.int64)})
     conns = pd.DataFrame({"bodyId_pre": [1], "bodyId_post": [2], "weight": [1]})
-    with pytest.raises(KeyError, match="label column 'cell_class' not in the neurons table"):
+    from synhelpers.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="label column 'cell_class' not in the neurons table"):
         build_graph(from_frames(neurons, conns), GraphConfig(labels=("cell_class",)))
 
 

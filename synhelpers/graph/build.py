@@ -51,7 +51,7 @@ import pandas as pd
 import torch
 from torch_geometric.data import Data
 
-from ..errors import GraphError
+from ..errors import ConfigError, GraphError
 from ..tables.contract import Connectome
 from .config import GraphConfig
 from .features import wiring_features
@@ -119,7 +119,8 @@ def resolve_labels(con: Connectome, cfg: GraphConfig) -> tuple[str, ...]:
     the neurons table has (:func:`synhelpers.tables.labels.label_columns`).
 
     Raises:
-        KeyError: a named column is not in the neurons table (the message lists the columns).
+        ConfigError: a named column is not in the neurons table (the message names the table
+            and lists its columns).
     """
     from ..tables.labels import label_columns
 
@@ -127,8 +128,9 @@ def resolve_labels(con: Connectome, cfg: GraphConfig) -> tuple[str, ...]:
         return tuple(label_columns(con.neurons))
     for col in cfg.labels:
         if col not in con.neurons.columns:
-            raise KeyError(f"label column {col!r} not in the neurons table; "
-                           f"columns are {list(con.neurons.columns)}")
+            where = con.path / "neurons.parquet" if getattr(con, "path", None) else con.name
+            raise ConfigError(f"{where}: label column {col!r} not in the neurons table; "
+                              f"columns are {list(con.neurons.columns)} (choose with --label)")
     return tuple(cfg.labels)
 
 
@@ -223,7 +225,7 @@ def build_graph(con: Connectome, cfg: GraphConfig = GraphConfig(), *, progress: 
         progress: print stage timings.
 
     Raises:
-        KeyError: a label column is not in the neurons table.
+        ConfigError: a label column is not in the neurons table.
         GraphError: a value the model would read is not finite.
 
     Example:

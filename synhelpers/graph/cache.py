@@ -76,8 +76,10 @@ def save_graph(data: Data, out_dir: str | Path, meta: dict | None = None) -> Pat
     ``split.parquet`` and, last, ``graph.json`` with the digest of ``graph.pt``; each atomically."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out_dir / "graph.pt") as tmp:
-        torch.save(data.to_dict(), tmp)
+    with atomic_path(out_dir / "graph.pt") as tmp, open(tmp, "wb") as f:
+        # through a file object: torch.save names the archive inside after a path it is given
+        # (here a random temporary name), so two builds of one graph would differ in bytes
+        torch.save(data.to_dict(), f)
     write_parquet(split_frame(data), out_dir / "split.parquet")
     scored = {c: {s: int((data[f"{s}_mask"] & (data[f"y_{c}"] >= 0)).sum()) for s in SPLITS}
               for c in data.label_columns}
@@ -110,6 +112,8 @@ def cache_state(out_dir: str | Path, key: str | None = None) -> str:
     try:
         meta = read_json(meta_file)
     except (OSError, ValueError):
+        return "incomplete"
+    if not isinstance(meta, dict):
         return "incomplete"
     if key is not None and meta.get("cache_key") != key:
         return "stale"
@@ -202,7 +206,11 @@ def load_data(path) -> Data:
         return build_cached(p, p / "graph")
     if not (p / "graph.pt").exists():
         raise ConfigError(f"{p}: neither a tables folder (neurons.parquet) nor a graph folder (graph.pt)")
-    meta = read_json(p / "graph.json") if (p / "graph.json").exists() else {}
+    try:
+        meta = read_json(p / "graph.json") if (p / "graph.json").exists() else {}
+    except (OSError, ValueError):  # unreadable: load_graph below says the cache is broken
+        meta = {}
+    meta = meta if isinstance(meta, dict) else {}
     tables = meta.get("tables")
     if isinstance(tables, str):
         tables = [tables]

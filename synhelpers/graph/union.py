@@ -137,8 +137,8 @@ def build_union(cons: list[Connectome], cfg: GraphConfig = GraphConfig(), *,
             holds out one connectome as the test split. label_map: from :func:`read_label_map`.
 
     Raises:
-        KeyError: a named label column is missing from one of the connectomes.
-        ConfigError: an unknown test connectome.
+        ConfigError: a named label column is missing from one of the connectomes, or an
+            unknown test connectome.
     """
     labels = resolve_labels(cons[0], cfg)
     if cfg.labels is None:  # auto: the label columns every connectome has

@@ -1,14 +1,14 @@
 """Several models, both modes, N seeds, with saved runs reused; and ``run_task``, the whole
 comparison behind the training notebooks (one call per task, so 03 and 04 share their code).
 
-A run folder whose ``metrics.json`` already holds the same configuration *and* was trained on
-the same graph (``data_fingerprint``) is reused, so tables and figures are regenerated from
-saved runs. After a change to the model code, pass ``retrain=True``.
+A run folder that already holds the same settings *and* was trained on the same graph
+(``data_fingerprint``; see :mod:`.run_folder`) is reused, so tables and figures are
+regenerated from saved runs; an interrupted one resumes at the seed that was cut off; one
+of other settings is replaced. After a change to the model code, pass ``retrain=True``.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from ..tables.synthetic import SyntheticConfig, ensure_synthetic, write_individu
 from .baseline import run_baseline
 from .config import BaselineConfig, TrainConfig
 from .results import load_runs, summary_table
+from .run_folder import run_state
 from .train import run_training
 
 __all__ = ["run_ablation", "run_task", "run_held_out", "TaskResult", "CEILING_KEYS"]
@@ -54,13 +55,10 @@ def run_ablation(data, runs_dir, task: str, models, modes=("transductive",), *, 
         for name in names:
             cfg = TrainConfig(model=name, task=task, mode=mode, seeds=seeds, **train_kw)
             run_dir = Path(runs_dir) / f"{name}_{mode}"
-            f = run_dir / "metrics.json"
-            saved = read_json(f) if f.exists() and not retrain else {}
-            same_config = saved.get("config") == json.loads(json.dumps(cfg.to_dict()))
-            if same_config and saved.get("data_fingerprint") == fingerprint:
-                res, how = saved, "reused"
-            else:
-                res, how = run_training(data, cfg, run_dir), "trained"
+            state = "retrain" if retrain else run_state(run_dir, cfg, fingerprint)
+            # the ablation owns its run folders: one of other settings is replaced
+            res = run_training(data, cfg, run_dir, overwrite=state in ("retrain", "other"))
+            how = {"complete": "reused", "partial": "resumed"}.get(state, "trained")
             out[f"{name}/{mode}"] = run_dir
             if verbose:
                 _report(name, mode, how, res)

@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
+from ..errors import ConfigError
+from ..graph.build import check_labels
 from ..graph.cache import load_graph
 from ..graph.split import with_split
 from ..io import read_json, write_json
@@ -106,6 +108,11 @@ def run_baseline(graph_dir: str | Path, out: str | Path, cfg: BaselineConfig = B
     """Load a graph, fit the quick baseline, write ``out/metrics.json``. Returns its contents."""
     graph_dir = Path(graph_dir)
     data = load_graph(graph_dir)
+    have = list(getattr(data, "label_columns", []))
+    if cfg.label not in have:
+        raise ConfigError(f"--label {cfg.label!r}: not a label column of the graph in {graph_dir}; "
+                          f"its labels are {have or 'none'}")
+    check_labels(data, [cfg.label], str(graph_dir))
     seed_metrics = [{"split": k, **fit_quick_baseline(with_split(data, k), cfg)} for k in range(cfg.splits)]
     result = {
         "model": "logreg_baseline",

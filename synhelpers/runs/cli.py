@@ -62,7 +62,7 @@ def parse_overrides(items: list[str], model: str) -> dict:
     try:
         ModelConfig(**overrides)
     except (TypeError, ValueError) as e:
-        raise ConfigError(f"--set: {e}") from None
+        raise ConfigError(f"--set {' '.join(items)}: {e}") from None
     fixed = {k: v for k, v in get_spec(model).fixed.items() if k in overrides and overrides[k] != v}
     if fixed:
         raise ConfigError(f"--set: model {model!r} fixes {fixed}; use --model hybrid --set ... "
@@ -79,33 +79,60 @@ def _check_model(name: str) -> None:
         raise ConfigError(f"--model {name!r}: unknown model; models are {', '.join(names)}")
 
 
-def _train(args: argparse.Namespace) -> int:
-    from .train import run_training
+def _loss_weights(items: list[str]) -> dict[str, float]:
+    """``["cell_class=2"]`` -> ``{"cell_class": 2.0}``; ConfigError for a malformed item."""
+    from ..errors import ConfigError
 
+    weights = {}
+    for item in items:
+        k, eq, v = item.partition("=")
+        try:
+            weights[k] = float(v)
+        except ValueError:
+            raise ConfigError(f"--loss-weight {item!r}: expected COLUMN=NUMBER") from None
+        if not eq or not k or not weights[k] >= 0:
+            raise ConfigError(f"--loss-weight {item!r}: expected COLUMN=NUMBER with NUMBER >= 0")
+    return weights
+
+
+def _train_config(**fields) -> TrainConfig:
+    """``TrainConfig(**fields)``; a value it refuses becomes a one-line ConfigError naming it."""
+    from ..errors import ConfigError
+
+    try:
+        return TrainConfig(**fields)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"train settings: {e} (see --help)") from None
+
+
+def _train(args: argparse.Namespace) -> int:
     note = apply_profile_caps(args, ("max_epochs", "min_epochs", "seeds", "splits"))
     if note:
         print(note)
     _check_model(args.model)
     overrides = parse_overrides(args.set, args.model)
-    weights = {}
-    for item in args.loss_weight:
-        k, _, v = item.partition("=")
-        weights[k] = float(v)
+    weights = _loss_weights(args.loss_weight)
     devices = int(args.devices) if args.devices.isdigit() else args.devices
-    cfg = TrainConfig(model=args.model, task=args.task, labels=tuple(args.label or ()), mode=args.mode,
-                      seeds=args.seeds, first_seed=args.first_seed, splits=args.splits,
-                      max_epochs=args.max_epochs, min_epochs=args.min_epochs, patience=args.patience,
-                      lr=args.lr, weight_decay=args.weight_decay, loss_weights=weights,
-                      aux_weight=args.aux_weight, accelerator=args.accelerator, devices=devices,
-                      precision=args.precision, num_threads=args.threads,
-                      progress="none" if args.quiet else args.progress, model_overrides=overrides)
+    cfg = _train_config(
+        model=args.model, task=args.task, labels=tuple(args.label or ()), mode=args.mode,
+        seeds=args.seeds, first_seed=args.first_seed, splits=args.splits,
+        max_epochs=args.max_epochs, min_epochs=args.min_epochs, patience=args.patience,
+        lr=args.lr, weight_decay=args.weight_decay, loss_weights=weights,
+        aux_weight=args.aux_weight, accelerator=args.accelerator, devices=devices,
+        precision=args.precision, num_threads=args.threads,
+        progress="none" if args.quiet else args.progress, model_overrides=overrides)
     from ..graph.cache import load_data
 
     data = load_data(args.data)
     if not args.label and not args.task:
         print(f"labels: {', '.join(data.label_columns)} (every label column of the graph; "
               "choose with --label)")
-    res = run_training(data, cfg, args.out)
+    from .train import run_training  # Lightning: imported once the settings are known good
+
+    finished = (args.out / "metrics.json").exists() and not args.overwrite
+    res = run_training(data, cfg, args.out, overwrite=args.overwrite)
+    if finished:  # same settings (else run_training refused): nothing was trained again
+        print(f"{args.out} already holds this run; reused (--overwrite to train it again)")
     if "not_applicable" in res:
         print(f"not applicable: {res['not_applicable']}")
         return 0
@@ -145,6 +172,15 @@ def _models(args: argparse.Namespace) -> int:
         ind = "" if spec.inductive else "  [transductive only]"
         print(f"{spec.name:13s} needs {spec.views:22s} {spec.description}{ind}")
     return 0
+
+
+def _add_safety_args(p: argparse.ArgumentParser) -> None:
+    """``--overwrite``: the one way to replace a run made with other settings."""
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a run in --out made with other settings or on another graph "
+                        "(its metrics.json, run.json, seed folders and logs are deleted first); "
+                        "without it such a rerun is refused, and a rerun with the same settings "
+                        "resumes at the first unfinished seed")
 
 
 def _register_train(subparsers) -> None:
@@ -189,6 +225,7 @@ def _register_train(subparsers) -> None:
     a("--progress", default="auto", choices=["auto", "lines", "bar", "none"],
       help="per-epoch report: auto = one line per epoch (a bar in Jupyter)")
     a("--quiet", action="store_true", help="no per-epoch report")
+    _add_safety_args(p)
     p.set_defaults(func=_train)
 
 

@@ -3,7 +3,8 @@
 For each seed: seed everything; train on the training graph (test labels hidden; in
 inductive mode test neurons and their connections removed) with Lightning, AdamW, early
 stopping and checkpointing on validation macro-F1; reload the best checkpoint; evaluate the
-test split exactly once on the full graph. ``metrics.json`` (written atomically) holds::
+test split exactly once on the full graph. Each finished seed is saved as
+``seed<k>/result.json``; ``metrics.json`` (written once, atomically, at the end) holds::
 
     {"model", "task", "mode", "config", "seeds": [{"seed", "test_accuracy", "test_macro_f1",
      "test_balanced_accuracy", "test_per_class_f1", "test_confusion_matrix", "best_val_macro_f1",
@@ -30,13 +31,14 @@ import torch
 from ..graph.cache import graph_fingerprint, load_data
 from ..graph.split import split_frame, with_split
 from ..graph.views import inductive_train_graph
-from ..io import write_json, write_parquet
+from ..io import write_parquet
 from ..models import ModelConfig, get_spec
 from .checks import check_run
 from .config import TrainConfig
 from .metrics import classification_metrics, summarise_seeds
 from .module import EpochStats, GraphDataModule, NodeClassifier, hide_test_labels, label_mask
 from .progress import EpochProgress
+from .run_folder import finished_seed, open_run_folder, save_seed, write_metrics
 
 __all__ = ["run_training", "train_one_seed", "evaluate_test", "load_data", "NotApplicable",
            "load_checkpoint_state", "with_split"]
@@ -178,36 +180,49 @@ def _quiet_lightning() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def run_training(data, cfg: TrainConfig, out_dir, *, quiet: bool = True) -> dict:
+def run_training(data, cfg: TrainConfig, out_dir, *, quiet: bool = True,
+                 overwrite: bool = False) -> dict:
     """Run ``cfg.splits`` x ``cfg.seeds`` trainings and write ``out_dir/metrics.json``.
 
     ``data``: a graph, or a graph or tables folder. Label columns, views and labels are checked
     before any work (one-line errors). A model that cannot run in the mode (the original design,
     inductively) writes a metrics.json with ``not_applicable`` and no seeds. With several splits
     each split is saved as ``out_dir/splits/split<k>.parquet``.
+
+    The run folder cannot be lost (:mod:`.run_folder`): each finished seed is saved as
+    ``<tag>/result.json``; ``metrics.json`` is written once at the end. A rerun with the same
+    settings returns the finished run or resumes at the seed that was cut off; a rerun with
+    other settings raises :class:`~synhelpers.errors.RunError` unless ``overwrite``.
     """
     if not hasattr(data, "edge_index"):
         data = load_data(data)
     columns = check_run(data, cfg)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    fingerprint = graph_fingerprint(data)
+    saved = open_run_folder(out_dir, cfg, fingerprint, overwrite=overwrite)
+    if saved is not None:
+        return saved
     if quiet:
         _quiet_lightning()
     result = {"model": cfg.model, "task": cfg.task or "+".join(columns), "mode": cfg.mode,
               "config": cfg.to_dict(), "label_columns": columns,
               "dataset": str(getattr(data, "dataset_name", "unnamed graph")),
-              "data_fingerprint": graph_fingerprint(data), "seeds": [], "mean": {}, "std": {}}
+              "data_fingerprint": fingerprint, "seeds": [], "mean": {}, "std": {}}
     try:
         for k in range(cfg.splits):
             split_data = with_split(data, k)
-            if cfg.splits > 1:
-                write_parquet(split_frame(split_data), out_dir / "splits" / f"split{k}.parquet")
+            split_file = out_dir / "splits" / f"split{k}.parquet"
+            if cfg.splits > 1 and not split_file.exists():
+                write_parquet(split_frame(split_data), split_file)
             for s in range(cfg.first_seed, cfg.first_seed + cfg.seeds):
                 tag = f"split{k}/seed{s}" if cfg.splits > 1 else f"seed{s}"
-                res = train_one_seed(split_data, cfg, s, out_dir, columns=columns, tag=tag)
-                result["seeds"].append({"split": k, **res})
+                res = finished_seed(out_dir, tag)
+                if res is None:  # not run yet, or cut off: trained from scratch
+                    res = save_seed(out_dir, tag, {"split": k, **train_one_seed(
+                        split_data, cfg, s, out_dir, columns=columns, tag=tag)})
+                result["seeds"].append(res)
     except NotApplicable as e:
         result["not_applicable"] = str(e)
     result.update(summarise_seeds(result["seeds"]))
-    write_json(out_dir / "metrics.json", result)
+    write_metrics(out_dir, result)
     return result

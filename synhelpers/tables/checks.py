@@ -20,6 +20,7 @@ import pandas as pd
 
 __all__ = [
     "TableError",
+    "MissingTableError",
     "WeightMismatchWarning",
     "DEFAULT_VOXEL_NM",
     "MAX_ABS_COORD",
@@ -64,6 +65,11 @@ class TableError(ValueError):
         if column is not None:
             where += f", column '{column}'"
         super().__init__(f"{where}: {message}")
+
+
+class MissingTableError(TableError, FileNotFoundError):
+    """A required table file (or the folder) is missing: a :class:`TableError` naming the file,
+    and a ``FileNotFoundError`` for code that catches that."""
 
 
 class WeightMismatchWarning(UserWarning):

@@ -45,6 +45,7 @@ from .checks import (
     DEFAULT_VOXEL_NM,
     MAX_ABS_COORD,
     SITE_KINDS,
+    MissingTableError,
     TableError,
     WeightMismatchWarning,
     check_confidence,
@@ -310,12 +311,13 @@ def load_tables(
         check_weights: see :func:`validate_tables`.
 
     Raises:
-        FileNotFoundError: the folder or a required table is missing.
+        MissingTableError: the folder or a required table is missing (a ``TableError`` and a
+            ``FileNotFoundError``).
         TableError: a table or the metadata file breaks the contract (the message names the file).
     """
     path = Path(path)
     if not path.is_dir():
-        raise FileNotFoundError(f"connectome folder not found: {path}")
+        raise MissingTableError("connectome folder not found", file=str(path))
     wanted = {"synapses": synapses, "sites": sites, "gap_junctions": gap_junctions}
     frames, files = _read_frames(path, wanted)
     stored = frames["neurons"].attrs.pop(_ATTRS_KEY, None)
@@ -344,7 +346,7 @@ def _read_frames(path: Path, wanted: dict[str, bool]) -> tuple[dict, dict]:
         if not f.exists():
             if table in OPTIONAL_TABLES:
                 continue
-            raise FileNotFoundError(f"{f}: required table '{table}' is missing from {path}")
+            raise MissingTableError(f"required table '{table}' is missing from {path}", file=str(f))
         if not wanted.get(table, True):
             continue
         try:
