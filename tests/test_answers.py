@@ -291,3 +291,15 @@ def test_nearest_neighbours_by_cosine_similarity(hybrid_run, graph):
 def test_original_design_has_no_embedding(original_run, graph):
     with pytest.raises(RunError, match="no embed"):
         embed(original_run, graph)
+
+
+def test_saved_runs_reads_the_run_folders_of_this_graph(tmp_path):
+    from synhelpers.runs.answers import saved_runs
+
+    for folder, model, mode, fp in (("sage_inductive", "sage", "inductive", "A"),
+                                    ("sage_transductive", "sage", "transductive", "A"),
+                                    ("mlp_transductive", "mlp", "transductive", "B")):
+        write_json(tmp_path / folder / "metrics.json",
+                   {"model": model, "mode": mode, "data_fingerprint": fp, "seeds": []})
+    assert list(saved_runs(tmp_path, "A")) == ["sage/transductive", "sage/inductive"]
+    assert len(saved_runs(tmp_path)) == 3

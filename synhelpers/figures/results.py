@@ -4,7 +4,9 @@
   coloured by cell class and by transmitter, held-out neurons marked;
 - :func:`plot_per_class_f1`: test F1 of every class for every model, classes grouped by what
   the synthetic generator made them depend on (synapse positions, wiring, both);
-- :func:`plot_composition`: the predicted classes of the unlabelled neurons.
+- :func:`plot_composition`: the predicted classes of the unlabelled neurons;
+- :func:`results_figures`: all of them (and the ablation and reliability figures) for one
+  :class:`~synhelpers.runs.answers.Answers`, each file named after its parameters.
 
 The ablation bars are :func:`synhelpers.figures.runs.plot_ablation`; the reliability diagram
 is :func:`synhelpers.figures.calibration.plot_reliability`.
@@ -23,10 +25,11 @@ import numpy as np
 import pandas as pd
 
 from .neuron_sites import UNKNOWN_COLOR, class_colors
-from .runs import MODE_COLORS
+from .runs import MODE_COLORS, plot_ablation
+from .save import figure_name, save_figure
 
 __all__ = ["project_2d", "plot_embedding_map", "per_class_f1_table", "plot_per_class_f1",
-           "plot_composition", "MAP_METHODS", "DEPENDENCY_ORDER"]
+           "plot_composition", "results_figures", "MAP_METHODS", "DEPENDENCY_ORDER"]
 
 #: Ways to draw an embedding in 2D.
 MAP_METHODS = ("tsne", "pca", "umap")
@@ -159,7 +162,7 @@ def plot_composition(predictions: pd.DataFrame, label: str = "cell_class", *,
     pred = rows[f"{label}__pred"].astype(str)
     counts = pd.DataFrame({"sure": pred[sure].value_counts(), "unsure": pred[~sure].value_counts()})
     counts = counts.fillna(0).astype(int)
-    counts = counts.loc[counts.sum(1).sort_values(ascending=False).index]
+    counts = counts.loc[counts.sum(axis=1).sort_values(ascending=False).index]
     fig, ax = plt.subplots(figsize=(5.5, 0.28 * len(counts) + 1.6))
     y = np.arange(len(counts))
     ax.barh(y, counts["sure"], color=MODE_COLORS["transductive"], label=f"probability >= {confident}")
@@ -174,3 +177,38 @@ def plot_composition(predictions: pd.DataFrame, label: str = "cell_class", *,
                  f"{what}, {int(sure.sum()):,} with probability >= {confident}", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def results_figures(answers, out_dir, *, method: str = "tsne", n_bins: int = 10) -> list:
+    """Write notebook 06's figures for ``answers`` (:func:`~synhelpers.runs.answers.task_answers`)
+    as PNG + SVG into ``out_dir``; returns the paths. Each name holds the figure's parameters
+    (model, task, dataset, seeds or runs, seed combination, map method, bins)."""
+    from ..models.config import TASK_COLUMNS
+    from ..runs.vocab import label_strings
+    from .calibration import plot_reliability
+
+    a, label = answers, TASK_COLUMNS.get(answers.task, (answers.task,))[0]
+    meta, emb_meta = a.predictions.attrs["synhelpers"], a.embeddings.attrs["synhelpers"]
+    combine = f"{meta['combine']} of {len(meta['seeds'])} seeds"
+    held_out = a.embeddings["split"].to_numpy() == "test"
+    colour_by = {"cell class": label_strings(a.data, "cell_class"),
+                 "transmitter": label_strings(a.data, "predictedNt")}
+    matrix = np.stack(a.embeddings["fused"].to_numpy())
+    figures = [
+        (plot_embedding_map(project_2d(matrix, method), colour_by, held_out,
+                            f"{a.model} on {a.dataset} (seed {emb_meta['seed']})", method),
+         ("embedding_map", a.model, a.task, a.dataset, f"seed {emb_meta['seed']}", method)),
+        (plot_ablation(a.runs, a.ceiling["macro_f1"], f"{a.task} on {a.dataset}"),
+         ("ablation", a.task, a.dataset, f"{a.seeds} seeds", f"{len(a.runs)} runs")),
+        (plot_reliability(a.predictions, label, n_bins=n_bins,
+                          title=f"{a.model}, {label} ({combine})"),
+         ("reliability", a.model, a.task, a.dataset, combine, f"{n_bins} bins")),
+    ]
+    if a.predictions[f"{label}__true"].isna().any():  # neurons without a label to count
+        figures.append((plot_composition(a.predictions, label, title=f"{a.model}: predicted {label}"),
+                        ("composition", a.model, a.task, a.dataset, combine)))
+    if a.class_dependency:
+        figures.insert(1, (plot_per_class_f1(a.runs, a.class_dependency, label,
+                                             f"{label} on {a.dataset}: per-class test F1"),
+                           ("per_class_f1", a.task, a.dataset, f"{len(a.runs)} runs")))
+    return [p for fig, params in figures for p in save_figure(fig, out_dir, figure_name(*params))]
