@@ -43,7 +43,7 @@ COLUMNS = ("cell_class", "predictedNt")
 
 
 def _train(graph, out, model="hybrid", seeds=2):
-    cfg = TrainConfig(model=model, labels=COLUMNS, max_epochs=4, min_epochs=1, seeds=seeds,
+    cfg = TrainConfig(model=model, labels=COLUMNS, max_epochs=3, min_epochs=1, seeds=seeds,
                       num_threads=2, model_overrides=SMALL, progress="none")
     run_training(graph, cfg, out)
     return out
@@ -142,7 +142,8 @@ def test_a_run_reloads_in_another_process_with_identical_answers(hybrid_run, gra
     args = [[cmd, "--run", str(hybrid_run), "--data", str(graph_dir), "--out",
              str(tmp_path / out), "--threads", "2"]
             for cmd, out in (("predict", "there.parquet"), ("embed", "there_emb.parquet"))]
-    code = f"from synhelpers.cli import main; assert [main(a) for a in {args!r}] == [0, 0]"
+    code = (f"import sys; from synhelpers.cli import main; assert [main(a) for a in {args!r}] == "
+            "[0, 0]; assert 'lightning' not in sys.modules, 'answering needs no Lightning'")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
                    env={**os.environ, "PYTHONPATH": str(ROOT)})
     pd.testing.assert_frame_equal(pd.read_parquet(here), pd.read_parquet(tmp_path / "there.parquet"))
@@ -246,8 +247,9 @@ def test_load_run_returns_model_configs_and_fingerprint(hybrid_run, graph):
     assert not run.model.training and run.vocabulary["roi_names"] == list(graph.roi_names)
     ckpt = hybrid_run / read_json(hybrid_run / "metrics.json")["seeds"][0]["checkpoint"]
     lightning = NodeClassifier.load_from_checkpoint(ckpt, map_location="cpu", weights_only=True)
-    for k, v in lightning.state_dict().items():
-        assert torch.equal(v, run.modules[0].state_dict()[k]), k
+    mine = run.model.state_dict()
+    for k, v in lightning.model.state_dict().items():
+        assert torch.equal(v, mine[k]), k
 
 
 def test_embeddings_have_fixed_size_float32_parts_and_load_with_plain_pandas(hybrid_run, graph,

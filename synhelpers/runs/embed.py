@@ -51,7 +51,7 @@ def embed(run, data, *, seed: int | None = None, new_connectome: bool = False) -
     i = 0 if seed is None else (run.seeds.index(seed) if seed in run.seeds else -1)
     if i < 0:
         raise RunError(f"{run.path}: seed {seed} not loaded; seeds are {run.seeds}")
-    model = run.modules[i].model
+    model = run.models[i]
     if not hasattr(model, "embed"):
         raise RunError(f"model {run.model_name!r} has no embed(): its representation is not "
                        "split into views; use predict, or a registry model built on HybridModel")

@@ -2,8 +2,9 @@
 
 :func:`load_run` reads ``metrics.json`` and the selected checkpoint of every seed of one split
 (``torch.load(..., weights_only=True)``: a checkpoint holds tensors and plain values only, so a
-crafted file cannot run code). The Lightning way works too, since the module saves its
-hyperparameters as plain dicts::
+crafted file cannot run code) and rebuilds each registry model from the saved hyperparameters,
+without Lightning (importing it costs seconds, and answering needs no trainer). The Lightning
+way works too, since the module saves its hyperparameters as plain dicts::
 
     NodeClassifier.load_from_checkpoint("runs/hybrid/seed0/best.ckpt", weights_only=True)
 
@@ -31,13 +32,12 @@ from ..errors import RunError
 from ..graph.cache import graph_fingerprint, load_data
 from ..graph.config import SPLITS
 from ..io import read_json
-from ..models import ModelConfig, get_spec
+from ..models import ModelConfig, build_model, get_spec
 from .checks import check_views
 from .config import TrainConfig
-from .module import NodeClassifier
 from .vocab import Alignment, align_graph, label_strings
 
-__all__ = ["LoadedRun", "load_run", "load_module", "prepare_graph", "PreparedGraph"]
+__all__ = ["LoadedRun", "load_run", "load_model", "prepare_graph", "PreparedGraph"]
 
 
 @dataclass
@@ -51,7 +51,7 @@ class LoadedRun:
         vocabulary: ``roi_names``, ``label_names`` ... it was trained with (``None`` for runs
             trained before runs recorded them).
         train_config / model_config: the configurations, as dataclasses.
-        modules: one :class:`NodeClassifier` per seed of ``split``, in eval mode.
+        models: one registry model (``nn.Module``) per seed of ``split``, in eval mode.
         seeds: their seed values. split: the split they were trained on (0: the graph's own).
     """
 
@@ -64,14 +64,14 @@ class LoadedRun:
     vocabulary: dict | None
     train_config: TrainConfig
     model_config: ModelConfig
-    modules: list[NodeClassifier]
+    models: list[torch.nn.Module]
     seeds: list[int]
     split: int = 0
 
     @property
     def model(self) -> torch.nn.Module:
-        """The first seed's model (``modules[0].model``)."""
-        return self.modules[0].model
+        """The first seed's model."""
+        return self.models[0]
 
     @property
     def inductive(self) -> bool:
@@ -79,8 +79,10 @@ class LoadedRun:
         return get_spec(self.model_name).inductive
 
 
-def load_module(checkpoint, device="cpu") -> NodeClassifier:
-    """The :class:`NodeClassifier` saved in a Lightning checkpoint, in eval mode.
+def load_model(checkpoint, device="cpu") -> tuple[torch.nn.Module, dict]:
+    """The registry model saved in a Lightning checkpoint of
+    :class:`~synhelpers.runs.module.NodeClassifier` (eval mode), and its hyperparameters
+    (``model_name``, ``model_cfg``, ``train_cfg``, ``columns``).
 
     Raises:
         RunError: the file is missing or holds no hyperparameters.
@@ -92,9 +94,10 @@ def load_module(checkpoint, device="cpu") -> NodeClassifier:
     hp = ckpt.get("hyper_parameters")
     if not hp or "model_name" not in hp:
         raise RunError(f"{checkpoint}: no saved hyperparameters (not a synhelpers checkpoint)")
-    module = NodeClassifier(hp["model_name"], hp["model_cfg"], hp["train_cfg"], hp["columns"])
-    module.load_state_dict(ckpt["state_dict"])
-    return module.to(device).eval()
+    model = build_model(hp["model_name"], ModelConfig(**hp["model_cfg"]))
+    # NodeClassifier keeps the registry model as ``self.model``: its keys start with "model."
+    model.load_state_dict({k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()})
+    return model.to(device).eval(), hp
 
 
 def _seed_records(metrics: dict, path: Path, split: int) -> list[dict]:
@@ -132,13 +135,14 @@ def load_run(path, *, split: int = 0, seeds=None, device="cpu") -> LoadedRun:
             raise RunError(f"{path}: seed(s) {missing} not in split {split}; seeds are "
                            f"{[int(r['seed']) for r in records]}")
         records = [r for r in records if int(r["seed"]) in wanted]
-    modules = [load_module(path / r["checkpoint"], device) for r in records]
+    loaded = [load_model(path / r["checkpoint"], device) for r in records]
+    hp = loaded[0][1]
     return LoadedRun(
         path=path, metrics=metrics, model_name=metrics["model"], mode=metrics.get("mode", ""),
-        label_columns=list(metrics.get("label_columns") or modules[0].columns),
+        label_columns=list(metrics.get("label_columns") or hp["columns"]),
         fingerprint=metrics.get("data_fingerprint", ""), vocabulary=metrics.get("trained_on"),
-        train_config=modules[0].train_cfg, model_config=modules[0].model_cfg, modules=modules,
-        seeds=[int(r["seed"]) for r in records], split=split)
+        train_config=TrainConfig(**hp["train_cfg"]), model_config=ModelConfig(**hp["model_cfg"]),
+        models=[m for m, _ in loaded], seeds=[int(r["seed"]) for r in records], split=split)
 
 
 @dataclass

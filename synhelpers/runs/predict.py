@@ -38,12 +38,12 @@ COMBINE = ("mean", "none")
 def seed_probabilities(run: LoadedRun, graph) -> dict[str, np.ndarray]:
     """``{label column: (S, N, C) float64}``: every seed's softmax probabilities on ``graph``
     (eval mode, no dropout, on the models' device)."""
-    device = next(run.modules[0].parameters()).device
+    device = next(run.model.parameters()).device
     graph = graph.to(device)
     out: dict[str, list] = {c: [] for c in run.label_columns}
     with torch.no_grad():
-        for module in run.modules:
-            logits = module.eval()(graph)
+        for model in run.models:
+            logits = model.eval()(graph)
             for c in run.label_columns:
                 out[c].append(torch.softmax(logits[c].double(), dim=-1).cpu().numpy())
     return {c: np.stack(v) for c, v in out.items()}
@@ -73,8 +73,7 @@ def label_answer(col: str, probs: np.ndarray, classes, true: np.ndarray) -> dict
 
 
 def _combine(probs: np.ndarray, combine: str) -> np.ndarray:
-    if combine not in COMBINE:
-        raise ConfigError(f"combine={combine!r}; choose one of {', '.join(COMBINE)}")
+    """(S, N, C) -> (N, C): the mean over seeds, or the first seed."""
     return probs.mean(0) if combine == "mean" else probs[0]
 
 
