@@ -142,8 +142,10 @@ def plot_per_class_f1(runs: dict[str, dict], class_dependency: dict[str, str],
     ax.set(ylabel="test F1", ylim=(0, 1.08), xlim=(-0.6, len(order) - 0.4))
     ax.legend(fontsize=7, frameon=False, loc="lower left", bbox_to_anchor=(0, 1.07), ncol=4)
     n_seeds = max((len(m.get("seeds", [])) for m in runs.values()), default=0)
+    first = next((m["seeds"][0]["per_task"][column] for m in runs.values() if m.get("seeds")), {})
+    n = f", n = {first['support']:,} test neurons" if "support" in first else ""
     ax.set_title((title or f"{column}: per-class F1") + f"\nbars: mean over seeds, points: seeds "
-                 f"(up to {n_seeds} per run)", fontsize=9, pad=34)
+                 f"(up to {n_seeds} per run){n}", fontsize=9, pad=34)
     fig.tight_layout()
     return fig
 
@@ -172,6 +174,7 @@ def plot_composition(predictions: pd.DataFrame, label: str = "cell_class", *,
     ax.invert_yaxis()
     ax.set(xlabel="neurons")
     ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+    ax.margins(x=0.05)
     ax.legend(fontsize=8, frameon=False, loc="lower right")
     ax.set_title((title or f"{label}: predicted composition") + f"\nn = {len(rows):,} neurons "
                  f"{what}, {int(sure.sum()):,} with probability >= {confident}", fontsize=9)
