@@ -22,6 +22,7 @@ _EXPORTS = {
     "WeightMismatchWarning": ".tables.contract",
     "from_frames": ".tables.contract",
     "load_tables": ".tables.contract",
+    "load_run": ".runs.load",
     "write_tables": ".tables.contract",
 }
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

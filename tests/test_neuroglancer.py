@@ -16,6 +16,7 @@ import pytest
 
 pytest.importorskip("neuroglancer")
 
+from synhelpers.figures.cli import register  # noqa: E402
 from synhelpers.figures.navis_export import (  # noqa: E402
     attach_connectors,
     connector_table,
@@ -26,7 +27,6 @@ from synhelpers.figures.neuroglancer import (  # noqa: E402
     MANC_SEGMENTATION,
     NEURON_LAYER_NAME,
     SYNAPSE_LAYER_NAME,
-    register,
     state_url,
     write_view,
 )

@@ -30,11 +30,12 @@ Example (needs the ``neuroglancer`` package)::
 
     res = write_view(predictions, connectome, "runs/view", label="cell_class")
     serve(res.out_dir, port=9000)   # then open res.short_url, or res.local_url (offline)
+
+The command line is ``python -m synhelpers view`` (:mod:`synhelpers.figures.cli`).
 """
 
 from __future__ import annotations
 
-import argparse
 import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -55,7 +56,7 @@ from .neuroglancer_layers import (
 from .neuron_sites import class_colors, neuron_points, synapse_sites, voxel_nm
 from .prediction_table import check_predictions
 
-__all__ = ["ViewResult", "write_view", "public_segmentation", "state_url", "register",
+__all__ = ["ViewResult", "write_view", "public_segmentation", "state_url",
            "HEMIBRAIN_SEGMENTATION", "MANC_SEGMENTATION", "PUBLIC_VIEWER", "DEFAULT_BASE_URL"]
 
 #: FlyEM hemibrain v1.2 segmentation (public bucket); bodyIds of hemibrain:v1.2.1.
@@ -307,46 +308,3 @@ def build_state(table: pd.DataFrame, colors: dict[str, str], *, scale_nm: float,
     s.selected_layer.layer, s.selected_layer.visible = NEURON_LAYER_NAME, False
     return s.to_json()
 
-
-# --------------------------------------------------------------------------- CLI
-
-
-def register(subparsers) -> None:
-    """Add ``view``: ``python -m synhelpers view --predictions P --tables T --out DIR``."""
-    p = subparsers.add_parser("view", help="write a Neuroglancer view of per-neuron predictions",
-                              description=write_view.__doc__.split("\n")[0])
-    p.add_argument("--predictions", required=True, help="predictions.parquet")
-    p.add_argument("--tables", required=True, help="connectome folder the predictions were made on")
-    p.add_argument("--out", required=True, help="output folder (layers, state.json)")
-    p.add_argument("--label", default="cell_class", help="label column (default cell_class)")
-    p.add_argument("--synapse-bodies", type=int, nargs="*", default=None,
-                   help="bodyIds whose synapses to draw (default: 3 with most synapses; "
-                        "give the flag alone for none)")
-    p.add_argument("--segmentation", default=None,
-                   help="segmentation source (default: the dataset's public one; 'none' for none)")
-    p.add_argument("--port", type=int, default=9000, help="port the layers are served on")
-    p.add_argument("--serve", action="store_true", help="serve --out on 127.0.0.1:PORT afterwards")
-    p.add_argument("--screenshot", default=None, help="also save a PNG of the view (Chromium)")
-    p.set_defaults(func=_cli)
-
-
-def _cli(args: argparse.Namespace) -> int:
-    from ..tables.contract import load_tables
-    from .neuroglancer_browser import serve
-    from .neuroglancer_screenshot import screenshot_view
-    from .prediction_table import read_predictions
-
-    predictions, _ = read_predictions(args.predictions)
-    con = load_tables(args.tables, check_weights=False)
-    seg = "" if (args.segmentation or "").lower() == "none" else args.segmentation
-    res = write_view(predictions, con, args.out, label=args.label, segmentation=seg,
-                     synapse_bodies=args.synapse_bodies, base_url=f"http://127.0.0.1:{args.port}")
-    print(f"wrote {res.n_points:,} neuron points and {res.n_synapses:,} synapse points to "
-          f"{res.out_dir} ({res.n_without_point} predicted neurons have no soma or synapse, "
-          f"{res.n_not_in_connectome} are not in {con.name}).\nstate: {res.state_path}\n"
-          f"open while served: {res.short_url}\n  or, offline: {res.local_url}")
-    if args.screenshot:
-        print(f"screenshot: {screenshot_view(res.out_dir, args.screenshot)}")
-    if args.serve:
-        serve(res.out_dir, args.port)
-    return 0

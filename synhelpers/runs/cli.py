@@ -1,9 +1,12 @@
-"""Commands of stage 3: ``train``, ``baseline`` and ``models``.
+"""Commands of stage 3: ``train``, ``baseline``, ``models``, and the answers of a saved run:
+``predict`` and ``embed``.
 
 Example::
 
     python -m synhelpers train --data data/synthetic/graph --model hybrid --seeds 3 --out runs/hybrid
     python -m synhelpers baseline --graph data/synthetic/graph --out runs/baseline
+    python -m synhelpers predict --run runs/hybrid --data data/synthetic/graph --out predictions.parquet
+    python -m synhelpers embed --run runs/hybrid --data data/synthetic/graph --out embeddings.parquet
 
 Defaults come from :class:`~synhelpers.runs.config.TrainConfig` and
 :class:`~synhelpers.runs.config.BaselineConfig`, so they have one home.
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from ..cliargs import existing_dir, nonneg_int, positive_int, writable_dir
 from ..models.config import TASK_COLUMNS
@@ -230,7 +234,7 @@ def _register_train(subparsers) -> None:
 
 
 def register(subparsers) -> None:
-    """Add the ``train``, ``baseline`` and ``models`` commands."""
+    """Add the ``train``, ``baseline``, ``models``, ``predict`` and ``embed`` commands."""
     _register_train(subparsers)
     b = BaselineConfig()
     p = subparsers.add_parser("baseline", help="fit the quick logistic-regression baseline",
@@ -244,3 +248,90 @@ def register(subparsers) -> None:
     p.set_defaults(func=_baseline)
     m = subparsers.add_parser("models", help="list the model registry and the views each model needs")
     m.set_defaults(func=_models)
+    _register_answers(subparsers)
+
+
+# --------------------------------------------------------------------------- predict, embed
+
+
+def _parquet_file(text: str) -> Path:
+    """An output ``.parquet`` file whose folder exists or can be created."""
+    p = Path(text)
+    if p.suffix != ".parquet":
+        raise argparse.ArgumentTypeError(f"{text}: expected a .parquet file name")
+    writable_dir(str(p.parent))
+    return p
+
+
+def _answer_args(p, what: str) -> None:
+    a = p.add_argument
+    a("--run", type=existing_dir, required=True, help="run folder (metrics.json, seed*/best.ckpt)")
+    a("--data", type=existing_dir, required=True,
+      help="the graph (or tables) folder the run was trained on; with --new-connectome, tables "
+           "of a connectome the run never saw")
+    a("--out", type=_parquet_file, required=True, help=f"output file, e.g. {what}.parquet")
+    a("--new-connectome", action="store_true",
+      help="--data is a connectome the run never saw: aligned to the run's ROIs and classes and "
+           "answered inductively (models that can; not the original design)")
+    a("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's)")
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import torch
+
+    from .predict import predict, test_scores, write_predictions
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    df = predict(args.run, args.data, combine=args.combine, new_connectome=args.new_connectome)
+    write_predictions(df, args.out)
+    meta = df.attrs["synhelpers"]
+    counts = df["split"].value_counts()
+    scores = ", ".join(f"{c} {f1:.3f} (n = {n:,})" for c, (f1, n)
+                       in test_scores(df, meta["label_names"]).items())
+    how = (f"mean of {plural(len(meta['seeds']), 'seed')}" if args.combine == "mean"
+           else f"seed {meta['seeds'][0]}")
+    print(f"{meta['model']} ({how}): {len(df):,} neurons "
+          f"({', '.join(f'{k} {v:,}' for k, v in counts.items())}); test macro-F1 {scores}"
+          f" -> {args.out}")
+    if meta["alignment"]:
+        print(f"new connectome: {meta['alignment']}")
+    return 0
+
+
+def _embed(args: argparse.Namespace) -> int:
+    import torch
+
+    from .embed import embed, write_embeddings
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    df = embed(args.run, args.data, seed=args.seed, new_connectome=args.new_connectome)
+    write_embeddings(df, args.out)
+    meta = df.attrs["synhelpers"]
+    dims = ", ".join(f"{k} {d}" for k, d in meta["dims"].items())
+    print(f"{meta['model']} (seed {meta['seed']}): {len(df):,} neurons x ({dims}) float32 "
+          f"-> {args.out}")
+    return 0
+
+
+def _register_answers(subparsers) -> None:
+    """Add ``predict`` and ``embed`` (answers of a saved run, per neuron)."""
+    p = subparsers.add_parser(
+        "predict", help="per-neuron predictions of a saved run, as predictions.parquet",
+        description="One row per neuron (unlabelled ones included): split, published label, "
+                    "predicted class, its probability, the top 3 classes and the entropy, per "
+                    "label column of the run.")
+    _answer_args(p, "predictions")
+    p.add_argument("--combine", default="mean", choices=["mean", "none"],
+                   help="mean: average the class probabilities of the run's split-0 seeds; "
+                        "none: the first seed alone (its test rows reproduce metrics.json)")
+    p.set_defaults(func=_predict)
+    e = subparsers.add_parser(
+        "embed", help="per-neuron representations of a saved run, as embeddings.parquet",
+        description="One row per neuron: the fused representation the heads read and each "
+                    "view's part (wiring, synapse), as fixed-size float32 lists, from one seed.")
+    _answer_args(e, "embeddings")
+    e.add_argument("--seed", type=nonneg_int, default=None,
+                   help="which seed's model (default: the run's first seed)")
+    e.set_defaults(func=_embed)

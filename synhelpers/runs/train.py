@@ -11,6 +11,8 @@ test split exactly once on the full graph. Each finished seed is saved as
      "best_epoch", "epochs", "epoch_time_s", "peak_memory_mb", "device", "history", ...}],
      "mean": {...}, "std": {...}}
 
+``trained_on`` holds the ROI and class names the model was built on
+(:func:`~synhelpers.runs.vocab.run_vocabulary`; ``predict`` aligns new connectomes to them).
 Fractions are in 0..1. The run folder also holds ``seed<k>/best.ckpt`` and TensorBoard logs
 under ``tb/`` (hyperparameters in ``tb/seed<k>/hparams.yaml``).
 """
@@ -39,6 +41,7 @@ from .metrics import classification_metrics, summarise_seeds
 from .module import EpochStats, GraphDataModule, NodeClassifier, hide_test_labels, label_mask
 from .progress import EpochProgress
 from .run_folder import finished_seed, open_run_folder, save_seed, write_metrics
+from .vocab import run_vocabulary
 
 __all__ = ["run_training", "train_one_seed", "evaluate_test", "load_data", "NotApplicable",
            "load_checkpoint_state", "with_split"]
@@ -208,6 +211,8 @@ def run_training(data, cfg: TrainConfig, out_dir, *, quiet: bool = True,
               "config": cfg.to_dict(), "label_columns": columns,
               "dataset": str(getattr(data, "dataset_name", "unnamed graph")),
               "data_fingerprint": fingerprint, "seeds": [], "mean": {}, "std": {}}
+    # the ROIs and classes the model's inputs and heads are built on (to align new connectomes)
+    result["trained_on"] = run_vocabulary(data, columns)
     try:
         for k in range(cfg.splits):
             split_data = with_split(data, k)

@@ -1,0 +1,225 @@
+"""Reload a saved run, and check (or align) the graph it is asked to answer about.
+
+:func:`load_run` reads ``metrics.json`` and the selected checkpoint of every seed of one split
+(``torch.load(..., weights_only=True)``: a checkpoint holds tensors and plain values only, so a
+crafted file cannot run code) and rebuilds each registry model from the saved hyperparameters,
+without Lightning (importing it costs seconds, and answering needs no trainer). The Lightning
+way works too, since the module saves its hyperparameters as plain dicts::
+
+    NodeClassifier.load_from_checkpoint("runs/hybrid/seed0/best.ckpt", weights_only=True)
+
+:func:`prepare_graph` decides what a run may answer about:
+
+- the graph it was trained on (the same :func:`~synhelpers.graph.cache.graph_fingerprint`):
+  every neuron keeps its split (``train``/``val``/``test``, ``unlabelled`` where it has no
+  label in any of the run's label columns);
+- another graph: refused in one line, unless ``new_connectome=True`` and the model can embed
+  neurons it never saw (``ModelSpec.inductive``); then the graph is aligned to the run's
+  vocabularies (:func:`~synhelpers.runs.vocab.align_graph`) and every labelled neuron is
+  ``test`` (the run saw none of them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..errors import RunError
+from ..graph.cache import graph_fingerprint, load_data
+from ..graph.config import SPLITS
+from ..io import read_json
+from ..models import ModelConfig, build_model, get_spec
+from .checks import check_views
+from .config import TrainConfig
+from .vocab import Alignment, align_graph, label_strings
+
+__all__ = ["LoadedRun", "load_run", "load_model", "prepare_graph", "PreparedGraph"]
+
+
+@dataclass
+class LoadedRun:
+    """A saved run, ready to answer.
+
+    Attributes:
+        path: the run folder. metrics: its ``metrics.json``.
+        model_name / mode / label_columns: what was trained, how, on which label columns.
+        fingerprint: the graph fingerprint it was trained on.
+        vocabulary: ``roi_names``, ``label_names`` ... it was trained with (``None`` for runs
+            trained before runs recorded them).
+        train_config / model_config: the configurations, as dataclasses.
+        models: one registry model (``nn.Module``) per seed of ``split``, in eval mode.
+        seeds: their seed values. split: the split they were trained on (0: the graph's own).
+    """
+
+    path: Path
+    metrics: dict
+    model_name: str
+    mode: str
+    label_columns: list[str]
+    fingerprint: str
+    vocabulary: dict | None
+    train_config: TrainConfig
+    model_config: ModelConfig
+    models: list[torch.nn.Module]
+    seeds: list[int]
+    split: int = 0
+
+    @property
+    def model(self) -> torch.nn.Module:
+        """The first seed's model."""
+        return self.models[0]
+
+    @property
+    def inductive(self) -> bool:
+        """Whether the model can embed neurons it never saw (a new connectome)."""
+        return get_spec(self.model_name).inductive
+
+
+def load_model(checkpoint, device="cpu") -> tuple[torch.nn.Module, dict]:
+    """The registry model saved in a Lightning checkpoint of
+    :class:`~synhelpers.runs.module.NodeClassifier` (eval mode), and its hyperparameters
+    (``model_name``, ``model_cfg``, ``train_cfg``, ``columns``).
+
+    Raises:
+        RunError: the file is missing or holds no hyperparameters.
+    """
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise RunError(f"checkpoint {checkpoint} not found (was the run folder moved or pruned?)")
+    ckpt = torch.load(checkpoint, map_location=device, weights_only=True)
+    hp = ckpt.get("hyper_parameters")
+    if not hp or "model_name" not in hp:
+        raise RunError(f"{checkpoint}: no saved hyperparameters (not a synhelpers checkpoint)")
+    model = build_model(hp["model_name"], ModelConfig(**hp["model_cfg"]))
+    # NodeClassifier keeps the registry model as ``self.model``: its keys start with "model."
+    model.load_state_dict({k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()})
+    return model.to(device).eval(), hp
+
+
+def _seed_records(metrics: dict, path: Path, split: int) -> list[dict]:
+    if metrics.get("not_applicable"):
+        raise RunError(f"{path}: the run has no model ({metrics['not_applicable']})")
+    records = [s for s in metrics.get("seeds", []) if int(s.get("split", 0)) == split]
+    if not records:
+        have = sorted({int(s.get("split", 0)) for s in metrics.get("seeds", [])})
+        raise RunError(f"{path}: no trained seed for split {split} (splits present: {have or 'none'})")
+    return records
+
+
+def load_run(path, *, split: int = 0, seeds=None, device="cpu") -> LoadedRun:
+    """Reload the run in folder ``path`` (``metrics.json`` and ``seed*/best.ckpt``).
+
+    Args:
+        path: a run folder written by :func:`~synhelpers.runs.train.run_training`.
+        split: which split's seeds to load (0: the graph's own split, the one predictions use).
+        seeds: seed values to load (default: every seed of ``split``).
+        device: where to put the models.
+
+    Raises:
+        RunError: no ``metrics.json``, a run with no model, a missing checkpoint or seed.
+    """
+    path = Path(path)
+    if not (path / "metrics.json").is_file():
+        raise RunError(f"{path}: no metrics.json; not a run folder (train one with "
+                       "`python -m synhelpers train --data DATA --out RUN`)")
+    metrics = read_json(path / "metrics.json")
+    records = _seed_records(metrics, path, split)
+    if seeds is not None:
+        wanted = [int(s) for s in ([seeds] if np.isscalar(seeds) else seeds)]
+        missing = sorted(set(wanted) - {int(r["seed"]) for r in records})
+        if missing:
+            raise RunError(f"{path}: seed(s) {missing} not in split {split}; seeds are "
+                           f"{[int(r['seed']) for r in records]}")
+        records = [r for r in records if int(r["seed"]) in wanted]
+    loaded = [load_model(path / r["checkpoint"], device) for r in records]
+    hp = loaded[0][1]
+    return LoadedRun(
+        path=path, metrics=metrics, model_name=metrics["model"], mode=metrics.get("mode", ""),
+        label_columns=list(metrics.get("label_columns") or hp["columns"]),
+        fingerprint=metrics.get("data_fingerprint", ""), vocabulary=metrics.get("trained_on"),
+        train_config=TrainConfig(**hp["train_cfg"]), model_config=ModelConfig(**hp["model_cfg"]),
+        models=[m for m, _ in loaded], seeds=[int(r["seed"]) for r in records], split=split)
+
+
+@dataclass
+class PreparedGraph:
+    """A graph a run may answer about, in the run's vocabularies.
+
+    Attributes:
+        graph: what the model reads. new_connectome: the run never saw this graph.
+        true_labels: label column -> (N,) object, published class names (``None``: none).
+        split: (N,) object, ``train``/``val``/``test``/``unlabelled``.
+        connectome: (N,) object, each neuron's connectome name.
+        alignment: what aligning changed (``None`` on the run's own graph).
+    """
+
+    graph: object
+    new_connectome: bool
+    true_labels: dict[str, np.ndarray]
+    split: np.ndarray
+    connectome: np.ndarray
+    fingerprint: str
+    alignment: Alignment | None = None
+
+
+def _refusal(run: LoadedRun, fp: str) -> str:
+    base = (f"{run.path} was trained on graph {run.fingerprint}, not on this graph ({fp}: other "
+            "tables, builder settings or split)")
+    if run.inductive:
+        return base + ("; answer on the graph it was trained on, or on tables it never saw with "
+                       "--new-connectome (new_connectome=True)")
+    return base + (f"; model {run.model_name!r} is transductive only (one learned row per "
+                   "training neuron), so it answers only on the graph it was trained on")
+
+
+def _check_new(run: LoadedRun) -> None:
+    if not run.inductive:
+        raise RunError(f"model {run.model_name!r} is transductive only (one learned row per "
+                       "training neuron): it cannot answer about a connectome it never saw")
+    if run.vocabulary is None:
+        raise RunError(f"{run.path} was trained before runs recorded their ROIs and classes "
+                       "(metrics.json has no 'trained_on'); retrain it to answer on new tables")
+
+
+def _connectome_names(data) -> np.ndarray:
+    names = np.asarray(getattr(data, "connectome_names", None)
+                       or [str(getattr(data, "dataset_name", ""))], dtype=object)
+    conn = data.connectome.numpy() if "connectome" in data else np.zeros(data.num_nodes, int)
+    return names[conn]
+
+
+def prepare_graph(run: LoadedRun, data, *, new_connectome: bool = False) -> PreparedGraph:
+    """Check ``data`` (a graph, or a graph or tables folder) against ``run``; align it when it
+    is a connectome the run never saw. See the module docstring for the rules.
+
+    Raises:
+        RunError: another graph without ``new_connectome``; a transductive-only model or a run
+            without recorded vocabularies on a new connectome; a view the model needs is missing.
+    """
+    if not hasattr(data, "edge_index"):
+        data = load_data(data)
+    fp = graph_fingerprint(data)
+    cols = run.label_columns
+    if fp == run.fingerprint:
+        labelled = np.zeros(data.num_nodes, bool)
+        for c in cols:
+            labelled |= data[f"y_{c}"].numpy() >= 0
+        split = np.full(data.num_nodes, "unlabelled", dtype=object)
+        for name in SPLITS:
+            split[data[f"{name}_mask"].numpy() & labelled] = name
+        return PreparedGraph(data, False, {c: label_strings(data, c) for c in cols}, split,
+                             _connectome_names(data), fp)
+    if not new_connectome:
+        raise RunError(_refusal(run, fp))
+    _check_new(run)
+    graph, alignment = align_graph(data, run.vocabulary, gap_junctions=run.model_config.gap_junctions)
+    check_views(run.model_name, graph)
+    labelled = np.any([pd.notna(alignment.true_labels[c]) for c in cols], axis=0)
+    split = np.where(labelled, "test", "unlabelled").astype(object)
+    return PreparedGraph(graph, True, alignment.true_labels, split, _connectome_names(data), fp,
+                         alignment)
+
