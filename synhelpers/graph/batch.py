@@ -87,12 +87,28 @@ def _gather_csr_tables(data: Data, out: Data, n_id: torch.Tensor, e_id: torch.Te
                 out[key] = value[rows]
 
 
+def _gather_gap_edges(data: Data, out: Data, local: torch.Tensor) -> None:
+    """Gap junctions (undirected, ``gap_index`` (2, 2G) both directions) between batch nodes.
+
+    They are not sampled: a batch keeps every gap edge whose two ends it holds (the induced
+    subgraph), in local ids, with its ``gap_weight``.
+    """
+    if "gap_index" not in data:
+        return
+    ends = local[data.gap_index]
+    keep = (ends >= 0).all(0)
+    out.gap_index = ends[:, keep]
+    if "gap_weight" in data:
+        out.gap_weight = data.gap_weight[keep]
+
+
 def build_batch(data: Data, n_id: torch.Tensor, e_id: torch.Tensor, batch_size: int) -> Data:
     """The subgraph of a sampled mini-batch, with its synapse sets and sites.
 
     Attribute rules: ``edge_index`` -> local ids; tensors named ``edge_*`` -> ``[e_id]``;
     CSR families (``syn_ptr`` with ``syn_*`` rows per edge, ``site_ptr`` with ``site_*`` rows
-    per node) -> gathered CSR; other tensors of length N (``x``, ``y_*``, masks, ``body_id``)
+    per node) -> gathered CSR; ``gap_index``/``gap_weight`` -> the gap junctions between batch
+    nodes (not sampled), in local ids; other tensors of length N (``x``, ``y_*``, masks, ``body_id``)
     -> ``[n_id]``; everything else (lists, dicts, scalars, ``pos_center``) -> unchanged.
 
     Args:
@@ -120,13 +136,15 @@ def build_batch(data: Data, n_id: torch.Tensor, e_id: torch.Tensor, batch_size: 
     num_edges = data.edge_index.shape[1]
     if e_id.numel() and (int(e_id.min()) < 0 or int(e_id.max()) >= num_edges):
         raise ValueError(f"e_id holds edge ids outside [0, {num_edges})")
-    edge_index = _local_index(n_id, n)[data.edge_index[:, e_id]]
+    local = _local_index(n_id, n)
+    edge_index = local[data.edge_index[:, e_id]]
     if bool((edge_index < 0).any()):
         missing = int((edge_index < 0).any(0).sum())
         raise ValueError(f"{missing} of the e_id edges have an end that is not in n_id")
     out = Data(num_nodes=n_id.numel(), edge_index=edge_index, n_id=n_id, e_id=e_id,
                batch_size=int(batch_size))
     _gather_csr_tables(data, out, n_id, e_id)
+    _gather_gap_edges(data, out, local)
     for key, value in data.items():
         if key in out or key == "num_nodes":
             continue

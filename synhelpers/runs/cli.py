@@ -94,7 +94,8 @@ def _train(args: argparse.Namespace) -> int:
                       lr=args.lr, weight_decay=args.weight_decay, loss_weights=weights,
                       aux_weight=args.aux_weight, accelerator=args.accelerator, devices=devices,
                       precision=args.precision, num_threads=args.threads,
-                      progress="none" if args.quiet else args.progress, model_overrides=overrides)
+                      progress="none" if args.quiet else args.progress, model_overrides=overrides,
+                      **_scale_fields(args))
     from ..graph.cache import load_data
 
     data = load_data(args.data)
@@ -102,6 +103,8 @@ def _train(args: argparse.Namespace) -> int:
         print(f"labels: {', '.join(data.label_columns)} (every label column of the graph; "
               "choose with --label)")
     res = run_training(data, cfg, args.out)
+    if res.get("rank"):  # a data-parallel process other than rank 0: rank 0 reports
+        return 0
     if "not_applicable" in res:
         print(f"not applicable: {res['not_applicable']}")
         return 0
@@ -182,7 +185,61 @@ def _register_train(subparsers) -> None:
     a("--progress", default="auto", choices=["auto", "lines", "bar", "none"],
       help="per-epoch report: auto = one line per epoch (a bar in Jupyter)")
     a("--quiet", action="store_true", help="no per-epoch report")
+    _add_scale_args(p)
     p.set_defaults(func=_train)
+
+
+def _batch_size(text: str) -> int | str:
+    """``--batch-size``: a positive int or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {text!r}")
+    return value
+
+
+def _fanout(text: str) -> int:
+    """One ``--fanouts`` value: a positive int, or -1 for every neighbour."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1 and value != -1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or -1 (all), got {text!r}")
+    return value
+
+
+def _add_scale_args(p) -> None:
+    """Mini-batch and data-parallel flags (defaults from :class:`TrainConfig`)."""
+    d = TrainConfig()
+    a = p.add_argument
+    a("--batch-size", type=_batch_size, default=d.batch_size, metavar="N|auto",
+      help="train on mini-batches of N seed neurons per step and process, each with its sampled "
+           "neighbourhood and synapse sets (auto: from free memory); an epoch is then one pass "
+           "over all training neurons. Default: the full graph, one step per epoch")
+    a("--fanouts", type=_fanout, nargs="+", default=list(d.fanouts), metavar="K",
+      help=f"mini-batch mode: neighbours sampled per node, per direction and hop, one per GNN "
+           f"layer, -1 = all (default {' '.join(map(str, d.fanouts))})")
+    a("--eval-chunk", type=positive_int, default=d.eval_chunk_size, metavar="NODES",
+      help="mini-batch mode: evaluate layer by layer over the whole graph, NODES target neurons "
+           "at a time (default: the full graph when it fits in memory)")
+    a("--loader-workers", type=nonneg_int, default=d.loader_workers,
+      help="mini-batch mode: worker processes that sample and gather batches (default 0)")
+    a("--num-nodes", type=positive_int, default=d.num_nodes,
+      help="machines in a data-parallel run (read from torchrun or SLURM when left at 1)")
+    a("--strategy", default=d.strategy,
+      help="Lightning strategy (default auto: ddp when several processes run)")
+
+
+def _scale_fields(args: argparse.Namespace) -> dict:
+    """The :class:`TrainConfig` fields of :func:`_add_scale_args`'s flags."""
+    return {"batch_size": args.batch_size, "fanouts": tuple(args.fanouts),
+            "eval_chunk_size": args.eval_chunk, "loader_workers": args.loader_workers,
+            "num_nodes": args.num_nodes, "strategy": args.strategy}
 
 
 def register(subparsers) -> None:
