@@ -6,11 +6,14 @@ Usage::
     python benchmarks/bench_train.py speed --neurons 2000              # quickstart scale
     python benchmarks/bench_train.py speed --neurons 21739 --steps 1   # hemibrain scale (synthetic)
     python benchmarks/bench_train.py accuracy --neurons 5000 --seeds 3  # ablation vs ceiling
+    python benchmarks/bench_train.py time-to-accuracy --neurons 2000   # val macro-F1 vs wall time
+    python benchmarks/bench_train.py minibatch-epoch --neurons 21739   # one mini-batch epoch, peak RSS
     python benchmarks/bench_train.py report                            # markdown from saved JSON
 
 Every measurement is written to ``benchmarks/results/train_*.json`` (atomically) and the
 markdown tables are regenerated from those files. An epoch is one optimisation step over
-the full graph (forward, backward, AdamW); validation is timed separately.
+the full graph (forward, backward, AdamW); validation is timed separately. In mini-batch mode
+(``--batch-size``) an epoch is one pass over all training neurons, many steps.
 """
 
 from __future__ import annotations
@@ -191,12 +194,12 @@ def cmd_accuracy(args) -> None:
                 "machine": machine()})
     for mode in args.modes:
         for name in args.models:
-            key = f"{name}/{mode}"
+            key = f"{name} mini-batch {args.batch_size}/{mode}" if args.batch_size else f"{name}/{mode}"
             if key in res["runs"] and not args.force:
                 continue
             cfg = TrainConfig(model=name, task=args.task, mode=mode, seeds=args.seeds,
                               num_threads=args.threads, max_epochs=args.max_epochs,
-                              patience=args.patience, lr=args.lr)
+                              patience=args.patience, lr=args.lr, **minibatch_settings(args))
             t0 = time.perf_counter()
             run = run_training(data, cfg, ROOT / "runs" / "bench" / f"acc_{args.neurons}_{args.task}" / f"{name}_{mode}")
             entry = {"wall_s": time.perf_counter() - t0}
@@ -212,6 +215,118 @@ def cmd_accuracy(args) -> None:
             print(key, {k: (round(v, 4) if isinstance(v, float) else v) for k, v in entry.items()
                         if k != "per_seed_macro_f1"}, flush=True)
             write_json(out_file, res)  # after every run, so a long benchmark keeps its progress
+
+
+def minibatch_settings(args) -> dict:
+    """TrainConfig fields of the mini-batch flags (empty in full-graph mode)."""
+    if not getattr(args, "batch_size", None):
+        return {}
+    return {"batch_size": args.batch_size, "fanouts": tuple(args.fanouts),
+            "min_epochs": args.min_epochs, "eval_chunk_size": args.eval_chunk}
+
+
+def first_time_at(wall: list, f1: list, target: float):
+    """Wall seconds of the first validation at or above ``target`` (None if never)."""
+    return next((t for t, f in zip(wall, f1) if f >= target), None)
+
+
+def cmd_time_to_accuracy(args) -> None:
+    """Validation macro-F1 against wall-clock time: fused full-graph, fused mini-batch, original."""
+    from synhelpers.runs.config import TrainConfig
+    from synhelpers.runs.train import run_training
+
+    data, _ = dataset(args.neurons, data_root=args.data_root)
+    common = dict(task="cell_class", seeds=1, first_seed=args.seed, num_threads=args.threads,
+                  lr=args.lr, progress="none")
+    full = dict(max_epochs=args.max_epochs, patience=args.patience)
+    mini = dict(max_epochs=args.mb_max_epochs, patience=args.mb_patience, min_epochs=args.min_epochs,
+                batch_size=args.batch_size, fanouts=tuple(args.fanouts))
+    runs = {"hybrid/full-graph": TrainConfig(model="hybrid", **common, **full),
+            f"hybrid/mini-batch {args.batch_size}": TrainConfig(model="hybrid", **common, **mini),
+            "original/full-graph": TrainConfig(model="original", **common, **full)}
+    res = {"kind": "time_to_accuracy", "neurons": int(data.num_nodes), "target": args.target,
+           "fanouts": list(args.fanouts), "machine": machine(), "runs": {}}
+    for key, cfg in runs.items():
+        if args.only and key.split("/")[1].split()[0] not in args.only:
+            continue
+        run = run_training(data, cfg, ROOT / "runs" / "bench" / f"tta_{args.neurons}" / key.replace("/", "_"))
+        s = run["seeds"][0]
+        f1 = s["history"]["val_macro_f1"]
+        res["runs"][key] = {
+            "wall_s": s["val_wall_s"], "val_macro_f1": f1, "epochs": s["epochs"],
+            "steps_per_epoch": s["steps_per_epoch"], "epoch_time_s": s["epoch_time_s"],
+            "best_val_macro_f1": s["best_val_macro_f1"], "test_macro_f1": s["test_macro_f1"],
+            "fit_time_s": s["fit_time_s"], "time_to_target_s": first_time_at(s["val_wall_s"], f1, args.target)}
+        print(key, {k: v for k, v in res["runs"][key].items() if k not in ("wall_s", "val_macro_f1")}, flush=True)
+    res["machine"]["load_average_end"] = os.getloadavg()
+    out = RESULTS / f"train_time_to_accuracy_{args.neurons}.json"
+    if out.exists() and args.only:  # keep the other runs of an earlier call
+        res["runs"] = {**read_json(out)["runs"], **res["runs"]}
+    write_json(out, res)
+    plot_time_to_accuracy(res)
+
+
+def plot_time_to_accuracy(res: dict) -> None:
+    """figures/time_to_accuracy__synthetic-<N>-neurons.{png,svg}."""
+    import matplotlib.pyplot as plt
+
+    from synhelpers.figures.save import figure_name, save_figure
+
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for key, r in res["runs"].items():
+        ax.plot(r["wall_s"], r["val_macro_f1"], marker=".", ms=3, lw=1.2,
+                label=f"{key} ({r['steps_per_epoch']} step{'s' if r['steps_per_epoch'] > 1 else ''}/epoch)")
+    ax.axhline(res["target"], color="grey", ls=":", lw=1)
+    ax.set(xlabel="wall-clock time since the fit started (s, validation included)",
+           ylabel="validation macro-F1", ylim=(0, 1),
+           title=f"Time to accuracy, synthetic {res['neurons']:,} neurons, {res['machine']['device']}")
+    ax.legend(loc="lower right", fontsize=8)
+    save_figure(fig, ROOT / "figures", figure_name("time_to_accuracy", f"synthetic {res['neurons']} neurons"))
+
+
+def cmd_minibatch_epoch(args) -> None:
+    """One mini-batch epoch over all training neurons: wall time and peak RSS, then a layer-wise
+    evaluation. The graph is generated (if needed) in a child process, so this process's peak
+    RSS counts training only (graph loading included)."""
+    import subprocess
+
+    from synhelpers.graph import load_graph
+    from synhelpers.models import ModelConfig, build_model
+    from synhelpers.runs.config import TrainConfig
+    from synhelpers.runs.inference import whole_graph_logits
+    from synhelpers.runs.minibatch import SeedDataModule, seed_losses, training_seeds
+
+    root = args.data_root or ROOT / "data" / "bench"
+    code = (f"import sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); import bench_train, pathlib; "
+            f"bench_train.dataset({args.neurons}, data_root=pathlib.Path({str(root)!r}))")
+    subprocess.run([sys.executable, "-c", code], check=True)  # generate + build only
+    torch.set_num_threads(args.threads or torch.get_num_threads())
+    data = load_graph(root / f"synthetic_{args.neurons}_s0" / "graph")
+    rss_loaded = _peak_rss_mb()
+    torch.manual_seed(0)
+    model = build_model("hybrid", ModelConfig.from_data(data, ["cell_class"])).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=TrainConfig.lr)
+    seeds = training_seeds(data, ["cell_class"])
+    loader = SeedDataModule(data, seeds, args.fanouts, args.batch_size, 0, seed_sites_only=True)
+    loader.trainer = type("T", (), {"world_size": 1, "global_rank": 0})()
+    t0, steps = time.perf_counter(), 0
+    for batch in loader.train_dataloader():
+        main, aux = seed_losses(model(batch), batch, ["cell_class"], {})
+        opt.zero_grad()
+        (main + 0.5 * aux).backward()
+        opt.step()
+        steps += 1
+    epoch_s, rss_train = time.perf_counter() - t0, _peak_rss_mb()
+    t0 = time.perf_counter()
+    whole_graph_logits(model, data, args.eval_chunk)
+    res = {"kind": "minibatch_epoch", "neurons": int(data.num_nodes), "seeds": int(seeds.numel()),
+           "batch_size": args.batch_size, "fanouts": list(args.fanouts), "steps": steps,
+           "epoch_s": epoch_s, "peak_rss_after_load_mb": rss_loaded, "peak_rss_after_epoch_mb": rss_train,
+           "eval_chunk": args.eval_chunk, "layerwise_eval_s": time.perf_counter() - t0,
+           "peak_rss_after_eval_mb": _peak_rss_mb(), "machine": machine()}
+    res["machine"]["load_average_end"] = os.getloadavg()
+    print(res, flush=True)
+    write_json(RESULTS / f"train_minibatch_epoch_{args.neurons}.json", res)
 
 
 def cmd_merge(args) -> None:
@@ -341,17 +456,36 @@ def main(argv=None) -> int:
     a.add_argument("--results", type=Path, default=None,
                    help="results file (default benchmarks/results/train_accuracy_<neurons>_<task>.json); "
                         "give a second process its own file, then merge it with `merge FILE`")
-    for q in (s, a):
+    t = sub.add_parser("time-to-accuracy", help="validation macro-F1 vs wall time, 3 training set-ups")
+    t.add_argument("--neurons", type=int, default=2000)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--target", type=float, default=0.9)
+    t.add_argument("--mb-max-epochs", type=int, default=40)
+    t.add_argument("--mb-patience", type=int, default=8)
+    t.add_argument("--only", nargs="+", choices=["full-graph", "mini-batch"], default=None,
+                   help="run only these set-ups (hybrid and original in full-graph)")
+    e = sub.add_parser("minibatch-epoch", help="one mini-batch epoch: time and peak RSS")
+    e.add_argument("--neurons", type=int, default=21739)
+    for q in (s, a, t, e):
         q.add_argument("--threads", type=int, default=None)
+        q.add_argument("--data-root", type=Path, default=None)
+    for q in (a, t, e):
+        q.add_argument("--batch-size", type=int, default=None if q is a else 256,
+                       help="mini-batch mode: seeds per step (accuracy: default full graph)")
+        q.add_argument("--fanouts", type=int, nargs="+", default=list(TrainConfig.fanouts))
+        q.add_argument("--eval-chunk", type=int, default=None if q is not e else 4096)
+    for q in (s, a, t):
         q.add_argument("--max-epochs", type=int, default=TrainConfig.max_epochs)
         q.add_argument("--patience", type=int, default=TrainConfig.patience)
         q.add_argument("--lr", type=float, default=TrainConfig.lr)
-        q.add_argument("--data-root", type=Path, default=None)
+    for q in (a, t):  # time-to-accuracy: mini-batch runs only (full-graph keeps the default)
+        q.add_argument("--min-epochs", type=int, default=TrainConfig.min_epochs if q is a else 5)
     sub.add_parser("report")
     mg = sub.add_parser("merge", help="merge accuracy results written by a parallel process (--results)")
     mg.add_argument("files", nargs="+", type=Path)
     args = p.parse_args(argv)
-    {"speed": cmd_speed, "accuracy": cmd_accuracy, "report": cmd_report, "merge": cmd_merge}[args.cmd](args)
+    {"speed": cmd_speed, "accuracy": cmd_accuracy, "report": cmd_report, "merge": cmd_merge,
+     "time-to-accuracy": cmd_time_to_accuracy, "minibatch-epoch": cmd_minibatch_epoch}[args.cmd](args)
     return 0
 
 

@@ -284,12 +284,14 @@ def test_original_design_refuses_minibatches_in_one_line(graph, tmp_path):
 def test_launch_from_torchrun_and_slurm():
     torchrun = {"TORCHELASTIC_RUN_ID": "1", "WORLD_SIZE": "8", "LOCAL_WORLD_SIZE": "4"}
     launch = resolve_launch(TrainConfig(), env=torchrun)
-    assert (launch.devices, launch.num_nodes, launch.world_size, launch.strategy) == (4, 2, 8, "ddp")
+    assert (launch.devices, launch.num_nodes, launch.world_size, launch.launcher) == (4, 2, 8, "torchrun")
+    assert launch.distributed and launch.strategy == "auto"  # Lightning then picks ddp
     slurm = {"SLURM_NTASKS": "6", "SLURM_NNODES": "3", "SLURM_NTASKS_PER_NODE": "2(x3)"}
     launch = resolve_launch(TrainConfig(), env=slurm)
     assert (launch.devices, launch.num_nodes, launch.launcher) == (2, 3, "slurm")
     assert resolve_launch(TrainConfig(), env={**slurm, "SLURM_JOB_NAME": "bash"}).world_size == 1
-    assert resolve_launch(TrainConfig(devices=2), env={}).strategy == "ddp"
+    assert resolve_launch(TrainConfig(devices=2), env={}).world_size == 2
+    assert not resolve_launch(TrainConfig(), env={}).distributed
     with pytest.raises(ConfigError, match="--devices 3"):
         resolve_launch(TrainConfig(devices=3), env=torchrun)
     with pytest.raises(ConfigError, match="--num-nodes 4"):
@@ -315,3 +317,24 @@ def test_cli_scale_flags(tmp_path, capsys):
         with pytest.raises(SystemExit):
             _parser().parse_args(base + bad)
         assert "expected a positive integer" in capsys.readouterr().err
+
+
+def test_seed_sites_only_leaves_the_seeds_outputs_unchanged(graph):
+    """HybridModel reads a neuron's sites for its own output only, so batches may carry the
+    seeds' sites alone (the other nodes' clouds are then not encoded)."""
+    from synhelpers.graph.sampler import sample_neighbours
+
+    torch.manual_seed(0)
+    model = build_model("hybrid", ModelConfig.from_data(graph, ["cell_class"], **SMALL)).eval()
+    assert model.sites_reach_own_output_only
+    s = sample_neighbours(DirectedCSR.from_data(graph), torch.tensor([4, 8, 15]), [4, 3],
+                          torch.Generator().manual_seed(0))
+    full = build_batch(graph, s.n_id, s.e_id, 3)
+    seeds_only = build_batch(graph, s.n_id, s.e_id, 3, seed_sites_only=True)
+    assert seeds_only.site_ptr.shape == full.site_ptr.shape
+    assert torch.equal(seeds_only.site_ptr[:4], full.site_ptr[:4])
+    assert seeds_only.site_ptr[-1] == full.site_ptr[3] < full.site_ptr[-1]
+    with torch.no_grad():
+        a, b = model(full)["cell_class"], model(seeds_only)["cell_class"]
+    assert torch.allclose(a[:3], b[:3], atol=1e-6)
+    assert not torch.allclose(a[3:], b[3:], atol=1e-3), "the other nodes did lose their sites"

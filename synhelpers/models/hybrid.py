@@ -107,6 +107,10 @@ class HybridModel(nn.Module):
         per-neuron synapse-cloud embedding.
     """
 
+    #: A neuron's sites (its synapse cloud) reach that neuron's own output only, never a message,
+    #: so a mini-batch may carry the seeds' sites alone (``build_batch(seed_sites_only=True)``).
+    sites_reach_own_output_only = True
+
     def __init__(self, cfg: ModelConfig, *, use_node_features: bool = True, gnn: str | None = "sage",
                  syn_in_gnn: bool = True, pool_syn: bool = True, use_cloud: bool = True):
         super().__init__()

@@ -165,7 +165,8 @@ def _register_train(subparsers) -> None:
     a("--mode", default=d.mode, choices=MODES,
       help="transductive: whole graph, test labels hidden; inductive: test neurons removed in training")
     a("--max-epochs", type=positive_int, default=d.max_epochs,
-      help=f"epoch cap; an epoch is one full-graph step (default {d.max_epochs})")
+      help=f"epoch cap; an epoch is one full-graph step, or with --batch-size one pass over all "
+           f"training neurons (default {d.max_epochs})")
     a("--patience", type=positive_int, default=d.patience,
       help=f"epochs without a better validation macro-F1 before stopping (default {d.patience})")
     a("--min-epochs", type=positive_int, default=d.min_epochs,

@@ -49,9 +49,11 @@ class TrainConfig:
             epoch is one pass over all training seeds (many steps), so ``max_epochs``,
             ``min_epochs`` and ``patience`` (still counted in epochs) want smaller values.
         fanouts: mini-batch mode: neighbours sampled per node and per direction (in, out) at
-            each hop, one value per GNN layer (-1 = all). (10, 10): at quickstart scale
-            (mean degree ~30 each way) a 2-hop neighbourhood of 10 + 10 per node keeps a third
-            of a seed's edges at a third of the cost, and matches full-graph accuracy.
+            each hop, one value per GNN layer (-1 = all). (10, 5): the second hop only feeds
+            the first layer's messages into first-hop nodes, so it is sampled more thinly; at
+            2,000 neurons (mean degree ~30 each way, batches of 256) it keeps 15k of 58k edges
+            per step, a step costs a fifth of a full-graph step, and test macro-F1 equals that
+            of (10, 10) and of full-graph training (0.907, 0.907, 0.906; seed 0).
         eval_chunk_size: mini-batch mode: validation and test use every neighbour, layer by
             layer over the whole graph in chunks of this many target nodes. None: the full
             graph in one forward when it fits in a quarter of free memory, else chunks sized
@@ -59,7 +61,8 @@ class TrainConfig:
         loader_workers: DataLoader worker processes that sample and gather mini-batches.
         num_nodes: machines in a data-parallel run (Lightning ``num_nodes``); under torchrun or
             SLURM both ``devices`` and ``num_nodes`` are read from the launcher when left at 1.
-        strategy: Lightning strategy; ``auto`` = ``ddp`` when there are several processes.
+        strategy: Lightning strategy; ``auto`` lets Lightning pick ``ddp`` when there are several
+            processes (``ddp_fork`` in Jupyter).
 
     Example:
         >>> TrainConfig(model="sage").patience
@@ -90,7 +93,7 @@ class TrainConfig:
     progress: str = "auto"
     model_overrides: dict = field(default_factory=dict)
     batch_size: int | str | None = None
-    fanouts: tuple[int, ...] = (10, 10)
+    fanouts: tuple[int, ...] = (10, 5)
     eval_chunk_size: int | None = None
     loader_workers: int = 0
     num_nodes: int = 1

@@ -101,8 +101,8 @@ def resolve_launch(cfg: TrainConfig, env=None) -> Launch:
         >>> resolve_launch(TrainConfig(), env={})
         Launch(devices=1, num_nodes=1, strategy='auto', world_size=1, launcher='lightning')
         >>> resolve_launch(TrainConfig(), env={"TORCHELASTIC_RUN_ID": "x", "WORLD_SIZE": "2",
-        ...                                    "LOCAL_WORLD_SIZE": "2"}).strategy
-        'ddp'
+        ...                                    "LOCAL_WORLD_SIZE": "2"}).world_size
+        2
     """
     env = os.environ if env is None else env
     devices, num_nodes, launcher = cfg.devices, cfg.num_nodes, "lightning"
@@ -116,11 +116,8 @@ def resolve_launch(cfg: TrainConfig, env=None) -> Launch:
             raise ConfigError(f"--num-nodes {num_nodes} but {launcher} runs on {nodes} machines; "
                               f"leave --num-nodes out under {launcher}")
         devices, num_nodes = per_node, nodes
-    world = _device_count(cfg, devices) * num_nodes
-    strategy = cfg.strategy
-    if strategy == "auto" and world > 1:
-        strategy = "ddp"
-    return Launch(devices, num_nodes, strategy, world, launcher)
+    # strategy "auto": Lightning picks ddp for several processes (ddp_fork in Jupyter)
+    return Launch(devices, num_nodes, cfg.strategy, _device_count(cfg, devices) * num_nodes, launcher)
 
 
 def process_rank() -> int:

@@ -216,19 +216,24 @@ class SeedDataModule(L.LightningDataModule):
     placeholder item (the module evaluates the whole graph itself, see the module docstring).
 
     Use with ``Trainer(use_distributed_sampler=False)``: the loader shards the seeds itself.
+    ``seed_sites_only``: batches carry the seeds' sites alone (a model whose
+    ``sites_reach_own_output_only`` is True, e.g. HybridModel: the loss reads the seeds only,
+    so the clouds of the other nodes, most of a batch, need not be encoded).
     """
 
     def __init__(self, graph, seeds: torch.Tensor, fanouts, batch_size: int, seed: int,
-                 workers: int = 0):
+                 workers: int = 0, seed_sites_only: bool = False):
         super().__init__()
         self.graph, self.seeds, self.fanouts = graph, seeds, list(fanouts)
         self.batch_size, self.seed, self.workers = int(batch_size), int(seed), int(workers)
+        self.seed_sites_only = bool(seed_sites_only)
 
     def train_dataloader(self):
         t = self.trainer
         return NeighborBatchLoader(self.graph, self.seeds, self.fanouts, self.batch_size,
                                    seed=self.seed, num_replicas=t.world_size, rank=t.global_rank,
-                                   num_workers=self.workers, persistent_workers=self.workers > 0)
+                                   seed_sites_only=self.seed_sites_only, num_workers=self.workers,
+                                   persistent_workers=self.workers > 0)
 
     def val_dataloader(self):
         return DataLoader([0], batch_size=None)

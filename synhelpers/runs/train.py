@@ -159,7 +159,8 @@ def _module_and_data(cfg: TrainConfig, model_cfg, columns, train_graph, seed: in
     scale["fanouts"] = sampling_fanouts(cfg, module.model)
     scale["eval_chunk_size"] = eval_chunk_for(cfg, train_graph)
     module.attach(train_graph, scale["eval_chunk_size"])
-    data = SeedDataModule(train_graph, seeds, scale["fanouts"], batch_size, seed, cfg.loader_workers)
+    data = SeedDataModule(train_graph, seeds, scale["fanouts"], batch_size, seed, cfg.loader_workers,
+                          getattr(module.model, "sites_reach_own_output_only", False))
     return module, data, scale
 
 
