@@ -235,6 +235,8 @@ def cmd_time_to_accuracy(args) -> None:
     from synhelpers.runs.config import TrainConfig
     from synhelpers.runs.train import run_training
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     data, _ = dataset(args.neurons, data_root=args.data_root)
     common = dict(task="cell_class", seeds=1, first_seed=args.seed, num_threads=args.threads,
                   lr=args.lr, progress="none")
@@ -253,11 +255,13 @@ def cmd_time_to_accuracy(args) -> None:
         s = run["seeds"][0]
         f1 = s["history"]["val_macro_f1"]
         res["runs"][key] = {
-            "wall_s": s["val_wall_s"], "val_macro_f1": f1, "epochs": s["epochs"],
+            "wall_s": s["val_wall_s"], "cpu_s": s["val_cpu_s"], "val_macro_f1": f1, "epochs": s["epochs"],
             "steps_per_epoch": s["steps_per_epoch"], "epoch_time_s": s["epoch_time_s"],
             "best_val_macro_f1": s["best_val_macro_f1"], "test_macro_f1": s["test_macro_f1"],
-            "fit_time_s": s["fit_time_s"], "time_to_target_s": first_time_at(s["val_wall_s"], f1, args.target)}
-        print(key, {k: v for k, v in res["runs"][key].items() if k not in ("wall_s", "val_macro_f1")}, flush=True)
+            "fit_time_s": s["fit_time_s"], "time_to_target_s": first_time_at(s["val_wall_s"], f1, args.target),
+            "cpu_to_target_s": first_time_at(s["val_cpu_s"], f1, args.target)}
+        print(key, {k: v for k, v in res["runs"][key].items() if k not in ("wall_s", "cpu_s", "val_macro_f1")},
+              flush=True)
     res["machine"]["load_average_end"] = os.getloadavg()
     out = RESULTS / f"train_time_to_accuracy_{args.neurons}.json"
     if out.exists() and args.only:  # keep the other runs of an earlier call
@@ -267,20 +271,25 @@ def cmd_time_to_accuracy(args) -> None:
 
 
 def plot_time_to_accuracy(res: dict) -> None:
-    """figures/time_to_accuracy__synthetic-<N>-neurons.{png,svg}."""
+    """figures/time_to_accuracy__synthetic-<N>-neurons.{png,svg}: validation macro-F1 against
+    wall-clock time (left) and against the process's CPU time (right: on a shared machine with
+    one thread, what the run would have taken alone)."""
     import matplotlib.pyplot as plt
 
     from synhelpers.figures.save import figure_name, save_figure
 
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    for key, r in res["runs"].items():
-        ax.plot(r["wall_s"], r["val_macro_f1"], marker=".", ms=3, lw=1.2,
-                label=f"{key} ({r['steps_per_epoch']} step{'s' if r['steps_per_epoch'] > 1 else ''}/epoch)")
-    ax.axhline(res["target"], color="grey", ls=":", lw=1)
-    ax.set(xlabel="wall-clock time since the fit started (s, validation included)",
-           ylabel="validation macro-F1", ylim=(0, 1),
-           title=f"Time to accuracy, synthetic {res['neurons']:,} neurons, {res['machine']['device']}")
-    ax.legend(loc="lower right", fontsize=8)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for ax, key, label in ((axes[0], "wall_s", "wall-clock"), (axes[1], "cpu_s", "process CPU")):
+        for name, r in res["runs"].items():
+            steps = r["steps_per_epoch"]
+            ax.plot(r[key], r["val_macro_f1"], marker=".", ms=3, lw=1.2,
+                    label=f"{name} ({steps} step{'s' if steps > 1 else ''}/epoch)")
+        ax.axhline(res["target"], color="grey", ls=":", lw=1)
+        ax.set(xlabel=f"{label} time since the fit started (s, validation included)", ylim=(0, 1))
+    axes[0].set_ylabel("validation macro-F1")
+    axes[1].legend(loc="lower right", fontsize=8)
+    fig.suptitle(f"Time to accuracy, synthetic {res['neurons']:,} neurons, {res['machine']['device']}, "
+                 f"{res['machine']['torch_threads']} thread(s)")
     save_figure(fig, ROOT / "figures", figure_name("time_to_accuracy", f"synthetic {res['neurons']} neurons"))
 
 
@@ -403,9 +412,36 @@ def cmd_report(args) -> None:
             lines.append(f"| {name} | {mode} | {e['test_macro_f1'] * 100:.1f} ± {e['test_macro_f1_std'] * 100:.1f} | "
                          f"{e['test_accuracy'] * 100:.1f} ± {e['test_accuracy_std'] * 100:.1f} | {groups} | "
                          f"{e['epoch_time_s']:.2f} | {e['epochs']:.0f} |")
+    lines += scale_lines()
     for folder, task in ((ROOT / "runs" / "03_cell_class", "cell_class"), (ROOT / "runs" / "04_nt", "nt")):
         lines += notebook_ablation_lines(folder, task)
     print("\n".join(lines))
+
+
+def scale_lines() -> list[str]:
+    """Markdown of the time-to-accuracy and mini-batch-epoch results."""
+    lines = []
+    for f in sorted(RESULTS.glob("train_time_to_accuracy_*.json")):
+        r = read_json(f)
+        m = r["machine"]
+        lines += [f"\n**Time to validation macro-F1 {r['target']}, {r['neurons']:,} neurons** ({m['device']}, "
+                  f"{m['torch_threads']} thread(s), load average {m['load_average_start'][0]:.1f} at start, "
+                  f"{m['load_average_end'][0]:.1f} at end):\n",
+                  "| run | steps / epoch | epoch (s) | wall to target (s) | CPU to target (s) | best val | "
+                  "test macro-F1 |", "|---|---:|---:|---:|---:|---:|---:|"]
+        for key, e in r["runs"].items():
+            lines.append(f"| {key} | {e['steps_per_epoch']} | {e['epoch_time_s']:.2f} | "
+                         f"{_fmt(e['time_to_target_s'], 1)} | {_fmt(e.get('cpu_to_target_s'), 1)} | "
+                         f"{e['best_val_macro_f1']:.3f} | {e['test_macro_f1']:.3f} |")
+    for f in sorted(RESULTS.glob("train_minibatch_epoch_*.json")):
+        r = read_json(f)
+        lines.append(f"\n**One mini-batch epoch, {r['neurons']:,} neurons** ({r['seeds']:,} training seeds, "
+                     f"batches of {r['batch_size']}, fan-outs {r['fanouts']}, {r['steps']} steps): "
+                     f"{r['epoch_s']:.1f} s; peak RSS {r['peak_rss_after_epoch_mb'] / 1024:.2f} GB "
+                     f"({r['peak_rss_after_load_mb'] / 1024:.2f} GB after loading the graph); layer-wise "
+                     f"evaluation of every neuron in chunks of {r['eval_chunk']}: {r['layerwise_eval_s']:.1f} s, "
+                     f"peak RSS then {r['peak_rss_after_eval_mb'] / 1024:.2f} GB.")
+    return lines
 
 
 def notebook_ablation_lines(folder: Path, task: str) -> list[str]:

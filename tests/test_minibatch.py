@@ -78,8 +78,9 @@ def test_layerwise_inference_equals_forward(graph, name, overrides, gap):
     with torch.no_grad():
         full = model(data)
     csr = DirectedCSR.from_data(data)
-    chunked = model.inference(data, lambda: layerwise_batches(csr, 7), edge_chunks(data.syn_ptr, 40),
-                              edge_chunks(data.site_ptr, 50))
+    syn_bounds, site_bounds = edge_chunks(data.syn_ptr, 300), edge_chunks(data.site_ptr, 200)
+    assert len(syn_bounds) > 4 and len(site_bounds) > 4, "several chunks of each kind"
+    chunked = model.inference(data, lambda: layerwise_batches(csr, 7), syn_bounds, site_bounds)
     assert set(chunked) == set(full)
     for c in full:
         assert chunked[c].shape == full[c].shape
@@ -166,12 +167,21 @@ def test_training_seeds_are_labelled_training_neurons(graph):
 # --------------------------------------------------------------------------- training
 
 
-def test_minibatch_run_covers_every_seed_each_epoch(graph, tmp_path, monkeypatch):
-    monkeypatch.setenv(RECORD_ENV, str(tmp_path / "ranks"))
-    res = run_training(graph, cfg(max_epochs=2, min_epochs=2), tmp_path / "run")
+@pytest.fixture(scope="module")
+def base_run(graph, tmp_path_factory):
+    """One mini-batch run (2 epochs) with the rank recorder on; shared by the tests below."""
+    out = tmp_path_factory.mktemp("minibatch")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(RECORD_ENV, str(out / "ranks"))
+        res = run_training(graph, cfg(max_epochs=2, min_epochs=2), out / "run")
+    return res, out
+
+
+def test_minibatch_run_covers_every_seed_each_epoch(graph, base_run):
+    res, out = base_run
     s = res["seeds"][0]
     seeds = training_seeds(graph, ["cell_class"])
-    record = torch.load(tmp_path / "ranks" / "rank0.pt", weights_only=True)
+    record = torch.load(out / "ranks" / "rank0.pt", weights_only=True)
     assert len(record["seeds"]) == 2
     for epoch in record["seeds"]:
         assert torch.equal(torch.cat(epoch).sort().values, seeds), "each seed once per epoch"
@@ -179,21 +189,17 @@ def test_minibatch_run_covers_every_seed_each_epoch(graph, tmp_path, monkeypatch
     assert set(record["seeds"][0][0].tolist()) != set(record["seeds"][1][0].tolist()), "reshuffled"
     assert s["steps_per_epoch"] == math.ceil(seeds.numel() / 12) == len(record["seeds"][0])
     assert s["batch_size"] == 12 and s["fanouts"] == [4, 3] and s["world_size"] == 1
-    assert len(s["history"]["val_macro_f1"]) == len(s["val_wall_s"]) == 2
+    assert len(s["history"]["val_macro_f1"]) == len(s["val_wall_s"]) == len(s["val_cpu_s"]) == 2
     assert s["test_evaluations"] == 1 and s["epoch_time_s"] > 0
     assert s["val_wall_s"][1] > s["val_wall_s"][0]
 
 
-def test_minibatch_and_full_graph_metrics_have_the_same_keys(graph, tmp_path):
-    mb = read_json(_run(graph, tmp_path / "mb", cfg()))
-    full = read_json(_run(graph, tmp_path / "full", cfg(batch_size=None)))
+def test_minibatch_and_full_graph_metrics_have_the_same_keys(graph, base_run, tmp_path):
+    mb = read_json(base_run[1] / "run" / "metrics.json")
+    run_training(graph, cfg(batch_size=None, max_epochs=2, min_epochs=2), tmp_path)
+    full = read_json(tmp_path / "metrics.json")
     assert _keys(mb) == _keys(full)
     assert full["seeds"][0]["batch_size"] is None and full["seeds"][0]["steps_per_epoch"] == 1
-
-
-def _run(graph, out, config):
-    run_training(graph, config, out)
-    return out / "metrics.json"
 
 
 def _keys(tree):
@@ -204,9 +210,9 @@ def _keys(tree):
     return None
 
 
-def test_evaluation_does_not_depend_on_chunking(graph, tmp_path):
-    a = run_training(graph, cfg(), tmp_path / "a")["seeds"][0]
-    b = run_training(graph, cfg(eval_chunk_size=7), tmp_path / "b")["seeds"][0]
+def test_evaluation_does_not_depend_on_chunking(graph, base_run, tmp_path):
+    a = base_run[0]["seeds"][0]
+    b = run_training(graph, cfg(max_epochs=2, min_epochs=2, eval_chunk_size=7), tmp_path)["seeds"][0]
     assert a["eval_chunk_size"] is None and b["eval_chunk_size"] == 7
     assert a["history"]["train_loss"] == b["history"]["train_loss"], "same training"
     assert a["history"]["val_macro_f1"] == b["history"]["val_macro_f1"]
@@ -214,17 +220,18 @@ def test_evaluation_does_not_depend_on_chunking(graph, tmp_path):
     assert a["test_macro_f1"] == b["test_macro_f1"]
 
 
-def test_no_test_label_leakage_in_minibatch_mode(graph, tmp_path, monkeypatch):
+def test_no_test_label_leakage_in_minibatch_mode(graph, base_run, tmp_path, monkeypatch):
+    """Corrupted test labels change nothing in training, validation or selection."""
     calls = []
     real = run_mod.evaluate_test
     monkeypatch.setattr(run_mod, "evaluate_test", lambda *a, **k: calls.append(1) or real(*a, **k))
-    a = run_training(graph, cfg(), tmp_path / "a")["seeds"][0]
+    a = base_run[0]["seeds"][0]
     corrupted = graph.clone()
     y = corrupted.y_cell_class.clone()
     y[graph.test_mask] = (y[graph.test_mask] + 1) % 3
     corrupted.y_cell_class = y
-    b = run_training(corrupted, cfg(), tmp_path / "b")["seeds"][0]
-    assert calls == [1, 1]
+    b = run_training(corrupted, cfg(max_epochs=2, min_epochs=2), tmp_path)["seeds"][0]
+    assert calls == [1]
     assert a["history"] == b["history"] and a["best_epoch"] == b["best_epoch"]
     assert a["test_confusion_matrix"] != b["test_confusion_matrix"]
 
@@ -338,3 +345,12 @@ def test_seed_sites_only_leaves_the_seeds_outputs_unchanged(graph):
         a, b = model(full)["cell_class"], model(seeds_only)["cell_class"]
     assert torch.allclose(a[:3], b[:3], atol=1e-6)
     assert not torch.allclose(a[3:], b[3:], atol=1e-3), "the other nodes did lose their sites"
+
+
+@pytest.mark.parametrize("name", ["synhelpers.runs.distributed", "synhelpers.runs.inference"])
+def test_docstring_examples(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

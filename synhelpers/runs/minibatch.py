@@ -241,14 +241,17 @@ class SeedDataModule(L.LightningDataModule):
 
 class EpochClock(L.Callback):
     """``times``: per epoch, from its start to the end of its last training step (validation
-    excluded); ``wall``: seconds since the fit started, at the end of each validation;
+    excluded); ``wall``: seconds since the fit started, at the end of each validation; ``cpu``:
+    this process's CPU seconds (all threads) since the fit started, at the same moments (on a
+    shared machine with one thread, the time the run would have taken alone);
     ``steps``: optimiser steps per epoch on this process."""
 
     def __init__(self):
         self.times: list[float] = []
         self.wall: list[float] = []
+        self.cpu: list[float] = []
         self.steps: list[int] = []
-        self._fit0 = self._t0 = 0.0
+        self._fit0 = self._t0 = self._cpu0 = 0.0
         self._last: float | None = None
         self._n = 0
 
@@ -259,7 +262,7 @@ class EpochClock(L.Callback):
         return time.perf_counter()
 
     def on_fit_start(self, trainer, pl_module):
-        self._fit0 = self._now()
+        self._fit0, self._cpu0 = self._now(), time.process_time()
 
     def on_train_epoch_start(self, trainer, pl_module):
         self._t0, self._last, self._n = self._now(), None, 0
@@ -276,6 +279,7 @@ class EpochClock(L.Callback):
     def on_validation_end(self, trainer, pl_module):
         if not trainer.sanity_checking:
             self.wall.append(self._now() - self._fit0)
+            self.cpu.append(time.process_time() - self._cpu0)
 
 
 def eval_chunk_for(cfg, data) -> int | None:
