@@ -305,6 +305,18 @@ def test_launch_from_torchrun_and_slurm():
         resolve_launch(TrainConfig(num_nodes=4), env=torchrun)
 
 
+def test_batchnorm_becomes_syncbatchnorm_under_ddp_on_gpus():
+    from synhelpers.runs.distributed import Launch, trainer_kwargs
+
+    ddp, single = Launch(2, 1, "auto", 2, "torchrun"), Launch(1, 1, "auto", 1, "lightning")
+    assert trainer_kwargs(ddp, cuda=True)["sync_batchnorm"]
+    assert not trainer_kwargs(ddp, cuda=False)["sync_batchnorm"]  # torch: GPU only
+    assert not trainer_kwargs(single, cuda=True)["sync_batchnorm"]
+    assert not trainer_kwargs(ddp, cuda=True)["use_distributed_sampler"]  # the loader shards
+    model = build_model("hybrid", ModelConfig.from_data(make_random_graph(), ["cell_class"]))
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
 def _parser():
     from synhelpers.runs import cli
 

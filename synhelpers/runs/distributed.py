@@ -32,7 +32,7 @@ from lightning.fabric.utilities.rank_zero import rank_zero_only
 from ..errors import ConfigError
 from .config import TrainConfig
 
-__all__ = ["Launch", "resolve_launch", "process_rank", "is_global_zero", "RankRecorder",
+__all__ = ["Launch", "resolve_launch", "trainer_kwargs", "process_rank", "is_global_zero", "RankRecorder",
            "recorder_from_env", "RECORD_ENV"]
 
 RECORD_ENV = "SYNHELPERS_RECORD_RANKS"
@@ -118,6 +118,22 @@ def resolve_launch(cfg: TrainConfig, env=None) -> Launch:
         devices, num_nodes = per_node, nodes
     # strategy "auto": Lightning picks ddp for several processes (ddp_fork in Jupyter)
     return Launch(devices, num_nodes, cfg.strategy, _device_count(cfg, devices) * num_nodes, launcher)
+
+
+def trainer_kwargs(launch: Launch, cuda: bool) -> dict:
+    """The ``lightning.Trainer`` arguments of a launch.
+
+    ``use_distributed_sampler=False``: the mini-batch loader shards the seeds itself (and a
+    full-graph run has one process). ``sync_batchnorm``: under DDP on GPUs every BatchNorm
+    becomes a SyncBatchNorm (statistics over all processes' batches); torch's SyncBatchNorm
+    runs on GPUs only, and the built-in models use LayerNorm, so CPU runs keep plain BatchNorm.
+
+    Example:
+        >>> trainer_kwargs(Launch(2, 1, "auto", 2, "torchrun"), cuda=True)["sync_batchnorm"]
+        True
+    """
+    return {"devices": launch.devices, "num_nodes": launch.num_nodes, "strategy": launch.strategy,
+            "use_distributed_sampler": False, "sync_batchnorm": launch.distributed and cuda}
 
 
 def process_rank() -> int:

@@ -282,7 +282,11 @@ class EpochClock(L.Callback):
             self.cpu.append(time.process_time() - self._cpu0)
 
 
-def eval_chunk_for(cfg, data) -> int | None:
+def eval_chunk_for(cfg, data, device=None) -> int | None:
     """The evaluation chunk of ``data`` in mini-batch mode: ``cfg.eval_chunk_size``, else
-    :func:`~synhelpers.runs.inference.eval_chunk_size` from free memory."""
-    return cfg.eval_chunk_size if cfg.eval_chunk_size is not None else eval_chunk_size(data)
+    :func:`~synhelpers.runs.inference.eval_chunk_size` from the free memory of ``device``
+    (a CUDA device, else the host), where the evaluation runs."""
+    if cfg.eval_chunk_size is not None:
+        return cfg.eval_chunk_size
+    cuda = device is not None and torch.device(device).type == "cuda"
+    return eval_chunk_size(data, free_memory_bytes(device) if cuda else None)

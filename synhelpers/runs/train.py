@@ -34,7 +34,14 @@ from ..io import write_json, write_parquet
 from ..models import ModelConfig, get_spec
 from .checks import check_run
 from .config import TrainConfig
-from .distributed import Launch, is_global_zero, process_rank, recorder_from_env, resolve_launch
+from .distributed import (
+    Launch,
+    is_global_zero,
+    process_rank,
+    recorder_from_env,
+    resolve_launch,
+    trainer_kwargs,
+)
 from .metrics import classification_metrics, summarise_seeds
 from .minibatch import (
     EpochClock,
@@ -83,7 +90,7 @@ def evaluate_test(module: NodeClassifier, data, columns) -> dict:
     module.eval()
     device = next(module.parameters()).device
     if isinstance(module, MiniBatchClassifier):  # whole graph, full neighbourhoods, chunked if large
-        out = module.whole_graph_logits(data, eval_chunk_for(module.train_cfg, data))
+        out = module.whole_graph_logits(data, eval_chunk_for(module.train_cfg, data, device))
     else:
         data = data.to(device)
         with torch.no_grad():
@@ -116,9 +123,7 @@ def _make_trainer(cfg: TrainConfig, tag: str, out_dir: Path, cuda: bool, launch:
                                                  default_hp_metric=False)
     trainer = L.Trainer(
         max_epochs=cfg.max_epochs, min_epochs=min(cfg.min_epochs, cfg.max_epochs),
-        accelerator=cfg.accelerator, devices=launch.devices, num_nodes=launch.num_nodes,
-        strategy=launch.strategy, use_distributed_sampler=False,
-        sync_batchnorm=launch.distributed and cuda,  # SyncBatchNorm needs CUDA; no-op without BN
+        accelerator=cfg.accelerator, **trainer_kwargs(launch, cuda),
         precision=cfg.precision or ("bf16-mixed" if cuda else "32-true"),
         deterministic=True if not cuda else ("warn" if cfg.deterministic else False),
         callbacks=[ckpt, stop, stats, clock, progress, *recorder_from_env()], logger=logger,
@@ -157,7 +162,7 @@ def _module_and_data(cfg: TrainConfig, model_cfg, columns, train_graph, seed: in
         return NodeClassifier(cfg.model, model_cfg, cfg, columns), GraphDataModule(train_graph), scale
     module = MiniBatchClassifier(cfg.model, model_cfg, cfg, columns)
     scale["fanouts"] = sampling_fanouts(cfg, module.model)
-    scale["eval_chunk_size"] = eval_chunk_for(cfg, train_graph)
+    scale["eval_chunk_size"] = eval_chunk_for(cfg, train_graph, "cuda" if cuda else None)
     module.attach(train_graph, scale["eval_chunk_size"])
     data = SeedDataModule(train_graph, seeds, scale["fanouts"], batch_size, seed, cfg.loader_workers,
                           getattr(module.model, "sites_reach_own_output_only", False))
