@@ -318,20 +318,21 @@ def cmd_minibatch_epoch(args) -> None:
     seeds = training_seeds(data, ["cell_class"])
     loader = SeedDataModule(data, seeds, args.fanouts, args.batch_size, 0, seed_sites_only=True)
     loader.trainer = type("T", (), {"world_size": 1, "global_rank": 0})()
-    t0, steps = time.perf_counter(), 0
+    t0, c0, steps = time.perf_counter(), time.process_time(), 0
     for batch in loader.train_dataloader():
         main, aux = seed_losses(model(batch), batch, ["cell_class"], {})
         opt.zero_grad()
         (main + 0.5 * aux).backward()
         opt.step()
         steps += 1
-    epoch_s, rss_train = time.perf_counter() - t0, _peak_rss_mb()
-    t0 = time.perf_counter()
+    epoch_s, epoch_cpu, rss_train = time.perf_counter() - t0, time.process_time() - c0, _peak_rss_mb()
+    t0, c0 = time.perf_counter(), time.process_time()
     whole_graph_logits(model, data, args.eval_chunk)
     res = {"kind": "minibatch_epoch", "neurons": int(data.num_nodes), "seeds": int(seeds.numel()),
            "batch_size": args.batch_size, "fanouts": list(args.fanouts), "steps": steps,
-           "epoch_s": epoch_s, "peak_rss_after_load_mb": rss_loaded, "peak_rss_after_epoch_mb": rss_train,
+           "epoch_s": epoch_s, "epoch_cpu_s": epoch_cpu, "peak_rss_after_load_mb": rss_loaded, "peak_rss_after_epoch_mb": rss_train,
            "eval_chunk": args.eval_chunk, "layerwise_eval_s": time.perf_counter() - t0,
+           "layerwise_eval_cpu_s": time.process_time() - c0,
            "peak_rss_after_eval_mb": _peak_rss_mb(), "machine": machine()}
     res["machine"]["load_average_end"] = os.getloadavg()
     print(res, flush=True)
@@ -437,7 +438,7 @@ def scale_lines() -> list[str]:
         r = read_json(f)
         lines.append(f"\n**One mini-batch epoch, {r['neurons']:,} neurons** ({r['seeds']:,} training seeds, "
                      f"batches of {r['batch_size']}, fan-outs {r['fanouts']}, {r['steps']} steps): "
-                     f"{r['epoch_s']:.1f} s; peak RSS {r['peak_rss_after_epoch_mb'] / 1024:.2f} GB "
+                     f"{r['epoch_s']:.1f} s wall ({r['epoch_cpu_s']:.1f} s CPU); peak RSS {r['peak_rss_after_epoch_mb'] / 1024:.2f} GB "
                      f"({r['peak_rss_after_load_mb'] / 1024:.2f} GB after loading the graph); layer-wise "
                      f"evaluation of every neuron in chunks of {r['eval_chunk']}: {r['layerwise_eval_s']:.1f} s, "
                      f"peak RSS then {r['peak_rss_after_eval_mb'] / 1024:.2f} GB.")
