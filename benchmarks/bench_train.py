@@ -313,13 +313,15 @@ def cmd_minibatch_epoch(args) -> None:
     data = load_graph(root / f"synthetic_{args.neurons}_s0" / "graph")
     rss_loaded = _peak_rss_mb()
     torch.manual_seed(0)
-    model = build_model("hybrid", ModelConfig.from_data(data, ["cell_class"])).train()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # the graph stays on the CPU
+    model = build_model("hybrid", ModelConfig.from_data(data, ["cell_class"])).train().to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=TrainConfig.lr)
     seeds = training_seeds(data, ["cell_class"])
     loader = SeedDataModule(data, seeds, args.fanouts, args.batch_size, 0, seed_sites_only=True)
     loader.trainer = type("T", (), {"world_size": 1, "global_rank": 0})()
     t0, c0, steps = time.perf_counter(), time.process_time(), 0
     for batch in loader.train_dataloader():
+        batch = batch.to(device)
         main, aux = seed_losses(model(batch), batch, ["cell_class"], {})
         opt.zero_grad()
         (main + 0.5 * aux).backward()
@@ -327,13 +329,15 @@ def cmd_minibatch_epoch(args) -> None:
         steps += 1
     epoch_s, epoch_cpu, rss_train = time.perf_counter() - t0, time.process_time() - c0, _peak_rss_mb()
     t0, c0 = time.perf_counter(), time.process_time()
-    whole_graph_logits(model, data, args.eval_chunk)
+    whole_graph_logits(model, data, args.eval_chunk, device)
     res = {"kind": "minibatch_epoch", "neurons": int(data.num_nodes), "seeds": int(seeds.numel()),
            "batch_size": args.batch_size, "fanouts": list(args.fanouts), "steps": steps,
-           "epoch_s": epoch_s, "epoch_cpu_s": epoch_cpu, "peak_rss_after_load_mb": rss_loaded, "peak_rss_after_epoch_mb": rss_train,
+           "epoch_s": epoch_s, "epoch_cpu_s": epoch_cpu, "peak_rss_after_load_mb": rss_loaded,
+           "peak_rss_after_epoch_mb": rss_train,
            "eval_chunk": args.eval_chunk, "layerwise_eval_s": time.perf_counter() - t0,
            "layerwise_eval_cpu_s": time.process_time() - c0,
-           "peak_rss_after_eval_mb": _peak_rss_mb(), "machine": machine()}
+           "peak_rss_after_eval_mb": _peak_rss_mb(), "machine": machine(),
+           "cuda_max_allocated_mb": torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None}
     res["machine"]["load_average_end"] = os.getloadavg()
     print(res, flush=True)
     write_json(RESULTS / f"train_minibatch_epoch_{args.neurons}.json", res)
