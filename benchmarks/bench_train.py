@@ -327,6 +327,8 @@ def cmd_minibatch_epoch(args) -> None:
         (main + 0.5 * aux).backward()
         opt.step()
         steps += 1
+    if device.type == "cuda":
+        torch.cuda.synchronize()
     epoch_s, epoch_cpu, rss_train = time.perf_counter() - t0, time.process_time() - c0, _peak_rss_mb()
     t0, c0 = time.perf_counter(), time.process_time()
     whole_graph_logits(model, data, args.eval_chunk, device)
