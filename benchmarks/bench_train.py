@@ -201,7 +201,8 @@ def cmd_accuracy(args) -> None:
                               num_threads=args.threads, max_epochs=args.max_epochs,
                               patience=args.patience, lr=args.lr, **minibatch_settings(args))
             t0 = time.perf_counter()
-            run = run_training(data, cfg, ROOT / "runs" / "bench" / f"acc_{args.neurons}_{args.task}" / f"{name}_{mode}")
+            folder = key.replace("/", "_").replace(" ", "-")  # e.g. hybrid_transductive
+            run = run_training(data, cfg, ROOT / "runs" / "bench" / f"acc_{args.neurons}_{args.task}" / folder)
             entry = {"wall_s": time.perf_counter() - t0}
             if run.get("not_applicable"):
                 entry["not_applicable"] = run["not_applicable"]
