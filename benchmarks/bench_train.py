@@ -6,11 +6,14 @@ Usage::
     python benchmarks/bench_train.py speed --neurons 2000              # quickstart scale
     python benchmarks/bench_train.py speed --neurons 21739 --steps 1   # hemibrain scale (synthetic)
     python benchmarks/bench_train.py accuracy --neurons 5000 --seeds 3  # ablation vs ceiling
+    python benchmarks/bench_train.py time-to-accuracy --neurons 2000   # val macro-F1 vs wall time
+    python benchmarks/bench_train.py minibatch-epoch --neurons 21739   # one mini-batch epoch, peak RSS
     python benchmarks/bench_train.py report                            # markdown from saved JSON
 
 Every measurement is written to ``benchmarks/results/train_*.json`` (atomically) and the
 markdown tables are regenerated from those files. An epoch is one optimisation step over
-the full graph (forward, backward, AdamW); validation is timed separately.
+the full graph (forward, backward, AdamW); validation is timed separately. In mini-batch mode
+(``--batch-size``) an epoch is one pass over all training neurons, many steps.
 """
 
 from __future__ import annotations
@@ -192,14 +195,15 @@ def cmd_accuracy(args) -> None:
                 "machine": machine()})
     for mode in args.modes:
         for name in args.models:
-            key = f"{name}/{mode}"
+            key = f"{name} mini-batch {args.batch_size}/{mode}" if args.batch_size else f"{name}/{mode}"
             if key in res["runs"] and not args.force:
                 continue
             cfg = TrainConfig(model=name, task=args.task, mode=mode, seeds=args.seeds,
                               num_threads=args.threads, max_epochs=args.max_epochs,
-                              patience=args.patience, lr=args.lr)
+                              patience=args.patience, lr=args.lr, **minibatch_settings(args))
             t0 = time.perf_counter()
-            run = run_training(data, cfg, ROOT / "runs" / "bench" / f"acc_{args.neurons}_{args.task}" / f"{name}_{mode}")
+            folder = key.replace("/", "_").replace(" ", "-")  # e.g. hybrid_transductive
+            run = run_training(data, cfg, ROOT / "runs" / "bench" / f"acc_{args.neurons}_{args.task}" / folder)
             entry = {"wall_s": time.perf_counter() - t0}
             if run.get("not_applicable"):
                 entry["not_applicable"] = run["not_applicable"]
@@ -213,6 +217,134 @@ def cmd_accuracy(args) -> None:
             print(key, {k: (round(v, 4) if isinstance(v, float) else v) for k, v in entry.items()
                         if k != "per_seed_macro_f1"}, flush=True)
             write_json(out_file, res)  # after every run, so a long benchmark keeps its progress
+
+
+def minibatch_settings(args) -> dict:
+    """TrainConfig fields of the mini-batch flags (empty in full-graph mode)."""
+    if not getattr(args, "batch_size", None):
+        return {}
+    return {"batch_size": args.batch_size, "fanouts": tuple(args.fanouts),
+            "min_epochs": args.min_epochs, "eval_chunk_size": args.eval_chunk}
+
+
+def first_time_at(wall: list, f1: list, target: float):
+    """Wall seconds of the first validation at or above ``target`` (None if never)."""
+    return next((t for t, f in zip(wall, f1) if f >= target), None)
+
+
+def cmd_time_to_accuracy(args) -> None:
+    """Validation macro-F1 against wall-clock time: fused full-graph, fused mini-batch, original."""
+    from synhelpers.runs.config import TrainConfig
+    from synhelpers.runs.train import run_training
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    data, _ = dataset(args.neurons, data_root=args.data_root)
+    common = dict(task="cell_class", seeds=1, first_seed=args.seed, num_threads=args.threads,
+                  lr=args.lr, progress="none")
+    full = dict(max_epochs=args.max_epochs, patience=args.patience)
+    mini = dict(max_epochs=args.mb_max_epochs, patience=args.mb_patience, min_epochs=args.min_epochs,
+                batch_size=args.batch_size, fanouts=tuple(args.fanouts))
+    runs = {"hybrid/full-graph": TrainConfig(model="hybrid", **common, **full),
+            f"hybrid/mini-batch {args.batch_size}": TrainConfig(model="hybrid", **common, **mini),
+            "original/full-graph": TrainConfig(model="original", **common, **full)}
+    res = {"kind": "time_to_accuracy", "neurons": int(data.num_nodes), "target": args.target,
+           "fanouts": list(args.fanouts), "machine": machine(), "runs": {}}
+    for key, cfg in runs.items():
+        if args.only and key.split("/")[1].split()[0] not in args.only:
+            continue
+        run = run_training(data, cfg, ROOT / "runs" / "bench" / f"tta_{args.neurons}" / key.replace("/", "_"))
+        s = run["seeds"][0]
+        f1 = s["history"]["val_macro_f1"]
+        res["runs"][key] = {
+            "wall_s": s["val_wall_s"], "cpu_s": s["val_cpu_s"], "val_macro_f1": f1, "epochs": s["epochs"],
+            "steps_per_epoch": s["steps_per_epoch"], "epoch_time_s": s["epoch_time_s"],
+            "best_val_macro_f1": s["best_val_macro_f1"], "test_macro_f1": s["test_macro_f1"],
+            "fit_time_s": s["fit_time_s"], "time_to_target_s": first_time_at(s["val_wall_s"], f1, args.target),
+            "cpu_to_target_s": first_time_at(s["val_cpu_s"], f1, args.target)}
+        print(key, {k: v for k, v in res["runs"][key].items() if k not in ("wall_s", "cpu_s", "val_macro_f1")},
+              flush=True)
+    res["machine"]["load_average_end"] = os.getloadavg()
+    out = RESULTS / f"train_time_to_accuracy_{args.neurons}.json"
+    if out.exists() and args.only:  # keep the other runs of an earlier call
+        res["runs"] = {**read_json(out)["runs"], **res["runs"]}
+    write_json(out, res)
+    plot_time_to_accuracy(res)
+
+
+def plot_time_to_accuracy(res: dict) -> None:
+    """figures/time_to_accuracy__synthetic-<N>-neurons.{png,svg}: validation macro-F1 against
+    wall-clock time (left) and against the process's CPU time (right: on a shared machine with
+    one thread, what the run would have taken alone)."""
+    import matplotlib.pyplot as plt
+
+    from synhelpers.figures.save import figure_name, save_figure
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for ax, key, label in ((axes[0], "wall_s", "wall-clock"), (axes[1], "cpu_s", "process CPU")):
+        for name, r in res["runs"].items():
+            steps = r["steps_per_epoch"]
+            ax.plot(r[key], r["val_macro_f1"], marker=".", ms=3, lw=1.2,
+                    label=f"{name} ({steps} step{'s' if steps > 1 else ''}/epoch)")
+        ax.axhline(res["target"], color="grey", ls=":", lw=1)
+        ax.set(xlabel=f"{label} time since the fit started (s, validation included)", ylim=(0, 1))
+    axes[0].set_ylabel("validation macro-F1")
+    axes[1].legend(loc="lower right", fontsize=8)
+    fig.suptitle(f"Time to accuracy, synthetic {res['neurons']:,} neurons, {res['machine']['device']}, "
+                 f"{res['machine']['torch_threads']} thread(s)")
+    save_figure(fig, ROOT / "figures", figure_name("time_to_accuracy", f"synthetic {res['neurons']} neurons"))
+
+
+def cmd_minibatch_epoch(args) -> None:
+    """One mini-batch epoch over all training neurons: wall time and peak RSS, then a layer-wise
+    evaluation. The graph is generated (if needed) in a child process, so this process's peak
+    RSS counts training only (graph loading included)."""
+    import subprocess
+
+    from synhelpers.graph import load_graph
+    from synhelpers.models import ModelConfig, build_model
+    from synhelpers.runs.config import TrainConfig
+    from synhelpers.runs.inference import whole_graph_logits
+    from synhelpers.runs.minibatch import SeedDataModule, seed_losses, training_seeds
+
+    root = args.data_root or ROOT / "data" / "bench"
+    code = (f"import sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); import bench_train, pathlib; "
+            f"bench_train.dataset({args.neurons}, data_root=pathlib.Path({str(root)!r}))")
+    subprocess.run([sys.executable, "-c", code], check=True)  # generate + build only
+    torch.set_num_threads(args.threads or torch.get_num_threads())
+    data = load_graph(root / f"synthetic_{args.neurons}_s0" / "graph")
+    rss_loaded = _peak_rss_mb()
+    torch.manual_seed(0)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # the graph stays on the CPU
+    model = build_model("hybrid", ModelConfig.from_data(data, ["cell_class"])).train().to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=TrainConfig.lr)
+    seeds = training_seeds(data, ["cell_class"])
+    loader = SeedDataModule(data, seeds, args.fanouts, args.batch_size, 0, seed_sites_only=True)
+    loader.trainer = type("T", (), {"world_size": 1, "global_rank": 0})()
+    t0, c0, steps = time.perf_counter(), time.process_time(), 0
+    for batch in loader.train_dataloader():
+        batch = batch.to(device)
+        main, aux = seed_losses(model(batch), batch, ["cell_class"], {})
+        opt.zero_grad()
+        (main + 0.5 * aux).backward()
+        opt.step()
+        steps += 1
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    epoch_s, epoch_cpu, rss_train = time.perf_counter() - t0, time.process_time() - c0, _peak_rss_mb()
+    t0, c0 = time.perf_counter(), time.process_time()
+    whole_graph_logits(model, data, args.eval_chunk, device)
+    res = {"kind": "minibatch_epoch", "neurons": int(data.num_nodes), "seeds": int(seeds.numel()),
+           "batch_size": args.batch_size, "fanouts": list(args.fanouts), "steps": steps,
+           "epoch_s": epoch_s, "epoch_cpu_s": epoch_cpu, "peak_rss_after_load_mb": rss_loaded,
+           "peak_rss_after_epoch_mb": rss_train,
+           "eval_chunk": args.eval_chunk, "layerwise_eval_s": time.perf_counter() - t0,
+           "layerwise_eval_cpu_s": time.process_time() - c0,
+           "peak_rss_after_eval_mb": _peak_rss_mb(), "machine": machine(),
+           "cuda_max_allocated_mb": torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None}
+    res["machine"]["load_average_end"] = os.getloadavg()
+    print(res, flush=True)
+    write_json(RESULTS / f"train_minibatch_epoch_{args.neurons}.json", res)
 
 
 def cmd_merge(args) -> None:
@@ -289,9 +421,36 @@ def cmd_report(args) -> None:
             lines.append(f"| {name} | {mode} | {e['test_macro_f1'] * 100:.1f} ± {e['test_macro_f1_std'] * 100:.1f} | "
                          f"{e['test_accuracy'] * 100:.1f} ± {e['test_accuracy_std'] * 100:.1f} | {groups} | "
                          f"{e['epoch_time_s']:.2f} | {e['epochs']:.0f} |")
+    lines += scale_lines()
     for folder, task in ((ROOT / "runs" / "03_cell_class", "cell_class"), (ROOT / "runs" / "04_nt", "nt")):
         lines += notebook_ablation_lines(folder, task)
     print("\n".join(lines))
+
+
+def scale_lines() -> list[str]:
+    """Markdown of the time-to-accuracy and mini-batch-epoch results."""
+    lines = []
+    for f in sorted(RESULTS.glob("train_time_to_accuracy_*.json")):
+        r = read_json(f)
+        m = r["machine"]
+        lines += [f"\n**Time to validation macro-F1 {r['target']}, {r['neurons']:,} neurons** ({m['device']}, "
+                  f"{m['torch_threads']} thread(s), load average {m['load_average_start'][0]:.1f} at start, "
+                  f"{m['load_average_end'][0]:.1f} at end):\n",
+                  "| run | steps / epoch | epoch (s) | wall to target (s) | CPU to target (s) | best val | "
+                  "test macro-F1 |", "|---|---:|---:|---:|---:|---:|---:|"]
+        for key, e in r["runs"].items():
+            lines.append(f"| {key} | {e['steps_per_epoch']} | {e['epoch_time_s']:.2f} | "
+                         f"{_fmt(e['time_to_target_s'], 1)} | {_fmt(e.get('cpu_to_target_s'), 1)} | "
+                         f"{e['best_val_macro_f1']:.3f} | {e['test_macro_f1']:.3f} |")
+    for f in sorted(RESULTS.glob("train_minibatch_epoch_*.json")):
+        r = read_json(f)
+        lines.append(f"\n**One mini-batch epoch, {r['neurons']:,} neurons** ({r['seeds']:,} training seeds, "
+                     f"batches of {r['batch_size']}, fan-outs {r['fanouts']}, {r['steps']} steps): "
+                     f"{r['epoch_s']:.1f} s wall ({r['epoch_cpu_s']:.1f} s CPU); peak RSS {r['peak_rss_after_epoch_mb'] / 1024:.2f} GB "
+                     f"({r['peak_rss_after_load_mb'] / 1024:.2f} GB after loading the graph); layer-wise "
+                     f"evaluation of every neuron in chunks of {r['eval_chunk']}: {r['layerwise_eval_s']:.1f} s, "
+                     f"peak RSS then {r['peak_rss_after_eval_mb'] / 1024:.2f} GB.")
+    return lines
 
 
 def notebook_ablation_lines(folder: Path, task: str) -> list[str]:
@@ -342,17 +501,36 @@ def main(argv=None) -> int:
     a.add_argument("--results", type=Path, default=None,
                    help="results file (default benchmarks/results/train_accuracy_<neurons>_<task>.json); "
                         "give a second process its own file, then merge it with `merge FILE`")
-    for q in (s, a):
+    t = sub.add_parser("time-to-accuracy", help="validation macro-F1 vs wall time, 3 training set-ups")
+    t.add_argument("--neurons", type=int, default=2000)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--target", type=float, default=0.9)
+    t.add_argument("--mb-max-epochs", type=int, default=40)
+    t.add_argument("--mb-patience", type=int, default=8)
+    t.add_argument("--only", nargs="+", choices=["full-graph", "mini-batch"], default=None,
+                   help="run only these set-ups (hybrid and original in full-graph)")
+    e = sub.add_parser("minibatch-epoch", help="one mini-batch epoch: time and peak RSS")
+    e.add_argument("--neurons", type=int, default=21739)
+    for q in (s, a, t, e):
         q.add_argument("--threads", type=int, default=None)
+        q.add_argument("--data-root", type=Path, default=None)
+    for q in (a, t, e):
+        q.add_argument("--batch-size", type=int, default=None if q is a else 256,
+                       help="mini-batch mode: seeds per step (accuracy: default full graph)")
+        q.add_argument("--fanouts", type=int, nargs="+", default=list(TrainConfig.fanouts))
+        q.add_argument("--eval-chunk", type=int, default=None if q is not e else 4096)
+    for q in (s, a, t):
         q.add_argument("--max-epochs", type=int, default=TrainConfig.max_epochs)
         q.add_argument("--patience", type=int, default=TrainConfig.patience)
         q.add_argument("--lr", type=float, default=TrainConfig.lr)
-        q.add_argument("--data-root", type=Path, default=None)
+    for q in (a, t):  # time-to-accuracy: mini-batch runs only (full-graph keeps the default)
+        q.add_argument("--min-epochs", type=int, default=TrainConfig.min_epochs if q is a else 5)
     sub.add_parser("report")
     mg = sub.add_parser("merge", help="merge accuracy results written by a parallel process (--results)")
     mg.add_argument("files", nargs="+", type=Path)
     args = p.parse_args(argv)
-    {"speed": cmd_speed, "accuracy": cmd_accuracy, "report": cmd_report, "merge": cmd_merge}[args.cmd](args)
+    {"speed": cmd_speed, "accuracy": cmd_accuracy, "report": cmd_report, "merge": cmd_merge,
+     "time-to-accuracy": cmd_time_to_accuracy, "minibatch-epoch": cmd_minibatch_epoch}[args.cmd](args)
     return 0
 
 

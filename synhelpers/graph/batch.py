@@ -74,25 +74,50 @@ def _local_index(n_id: torch.Tensor, num_nodes: int) -> torch.Tensor:
     return local
 
 
-def _gather_csr_tables(data: Data, out: Data, n_id: torch.Tensor, e_id: torch.Tensor) -> None:
-    """Gather every CSR family of ``data`` (synapses per edge, sites per node) into ``out``."""
+def _gather_csr_tables(data: Data, out: Data, n_id: torch.Tensor, e_id: torch.Tensor,
+                       site_nodes: int | None = None) -> None:
+    """Gather every CSR family of ``data`` (synapses per edge, sites per node) into ``out``.
+
+    ``site_nodes``: only the first ``site_nodes`` nodes keep their rows of node-owned tables
+    (the others get empty sets); None: every node."""
     for ptr_key, (prefix, owner_kind) in CSR_TABLES.items():
         if ptr_key not in data:
             continue
         ptr = data[ptr_key]
-        rows, out[ptr_key] = gather_csr(ptr, e_id if owner_kind == "edge" else n_id)
+        if owner_kind == "edge":
+            rows, out[ptr_key] = gather_csr(ptr, e_id)
+        else:
+            rows, head = gather_csr(ptr, n_id if site_nodes is None else n_id[:site_nodes])
+            out[ptr_key] = torch.cat([head, head[-1:].expand(n_id.numel() + 1 - head.numel())])
         for key, value in data.items():
             if (key.startswith(prefix) and key != ptr_key and torch.is_tensor(value)
                     and value.dim() >= 1 and value.shape[0] == int(ptr[-1])):
                 out[key] = value[rows]
 
 
-def build_batch(data: Data, n_id: torch.Tensor, e_id: torch.Tensor, batch_size: int) -> Data:
+def _gather_gap_edges(data: Data, out: Data, local: torch.Tensor) -> None:
+    """Gap junctions (undirected, ``gap_index`` (2, 2G) both directions) between batch nodes.
+
+    They are not sampled: a batch keeps every gap edge whose two ends it holds (the induced
+    subgraph), in local ids, with its ``gap_weight``.
+    """
+    if "gap_index" not in data:
+        return
+    ends = local[data.gap_index]
+    keep = (ends >= 0).all(0)
+    out.gap_index = ends[:, keep]
+    if "gap_weight" in data:
+        out.gap_weight = data.gap_weight[keep]
+
+
+def build_batch(data: Data, n_id: torch.Tensor, e_id: torch.Tensor, batch_size: int, *,
+                seed_sites_only: bool = False) -> Data:
     """The subgraph of a sampled mini-batch, with its synapse sets and sites.
 
     Attribute rules: ``edge_index`` -> local ids; tensors named ``edge_*`` -> ``[e_id]``;
     CSR families (``syn_ptr`` with ``syn_*`` rows per edge, ``site_ptr`` with ``site_*`` rows
-    per node) -> gathered CSR; other tensors of length N (``x``, ``y_*``, masks, ``body_id``)
+    per node) -> gathered CSR; ``gap_index``/``gap_weight`` -> the gap junctions between batch
+    nodes (not sampled), in local ids; other tensors of length N (``x``, ``y_*``, masks, ``body_id``)
     -> ``[n_id]``; everything else (lists, dicts, scalars, ``pos_center``) -> unchanged.
 
     Args:
@@ -100,6 +125,10 @@ def build_batch(data: Data, n_id: torch.Tensor, e_id: torch.Tensor, batch_size: 
         n_id: (N',) distinct original node ids, the ``batch_size`` seeds first.
         e_id: (E',) original edge ids; both ends of each must be in ``n_id``.
         batch_size: number of seeds; losses and metrics use ``batch.y_*[:batch_size]``.
+        seed_sites_only: carry the sites (``site_*``) of the seeds only; the other nodes get
+            empty site sets. For models that read a neuron's sites only for that neuron's own
+            output (HybridModel's synapse cloud), the seeds' outputs are unchanged and the
+            clouds of the (many more) non-seed nodes are not encoded.
 
     Returns:
         A ``Data`` with N' nodes, E' edges and ``n_id``, ``e_id``, ``batch_size``, on the
@@ -120,13 +149,15 @@ def build_batch(data: Data, n_id: torch.Tensor, e_id: torch.Tensor, batch_size: 
     num_edges = data.edge_index.shape[1]
     if e_id.numel() and (int(e_id.min()) < 0 or int(e_id.max()) >= num_edges):
         raise ValueError(f"e_id holds edge ids outside [0, {num_edges})")
-    edge_index = _local_index(n_id, n)[data.edge_index[:, e_id]]
+    local = _local_index(n_id, n)
+    edge_index = local[data.edge_index[:, e_id]]
     if bool((edge_index < 0).any()):
         missing = int((edge_index < 0).any(0).sum())
         raise ValueError(f"{missing} of the e_id edges have an end that is not in n_id")
     out = Data(num_nodes=n_id.numel(), edge_index=edge_index, n_id=n_id, e_id=e_id,
                batch_size=int(batch_size))
-    _gather_csr_tables(data, out, n_id, e_id)
+    _gather_csr_tables(data, out, n_id, e_id, int(batch_size) if seed_sites_only else None)
+    _gather_gap_edges(data, out, local)
     for key, value in data.items():
         if key in out or key == "num_nodes":
             continue

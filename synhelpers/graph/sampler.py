@@ -308,15 +308,18 @@ class NeighborSampleDataset(Dataset):
     also be called directly: ``ds[(0, torch.tensor([3, 7]))]``.
     """
 
-    def __init__(self, data: Data, fanouts: Sequence[int], csr: DirectedCSR | None = None):
+    def __init__(self, data: Data, fanouts: Sequence[int], csr: DirectedCSR | None = None,
+                 seed_sites_only: bool = False):
         self.data, self.fanouts = data, _check_fanouts(fanouts)
         self.csr = csr if csr is not None else DirectedCSR.from_data(data)
+        self.seed_sites_only = bool(seed_sites_only)
 
     def __getitem__(self, item: tuple[int, torch.Tensor]) -> Data:
         rng_seed, seeds = item
         sample = sample_neighbours(self.csr, seeds, self.fanouts,
                                    torch.Generator().manual_seed(int(rng_seed)))
-        return build_batch(self.data, sample.n_id, sample.e_id, sample.batch_size)
+        return build_batch(self.data, sample.n_id, sample.e_id, sample.batch_size,
+                           seed_sites_only=self.seed_sites_only)
 
 
 def _unchanged(batch: Data) -> Data:
@@ -338,6 +341,8 @@ class NeighborBatchLoader(DataLoader):
         batch_size: seeds per batch (at most; see :class:`SeedBatchSampler`).
         shuffle, seed: reshuffle every epoch from ``seed + epoch``.
         num_replicas, rank: data-parallel world size and this process's rank.
+        seed_sites_only: batches carry the seeds' sites only (see
+            :func:`~synhelpers.graph.batch.build_batch`).
         **loader_kwargs: passed to ``DataLoader`` (``num_workers``, ``pin_memory``, ...).
 
     With Lightning, pass ``num_replicas=trainer.world_size, rank=trainer.global_rank`` and
@@ -354,11 +359,12 @@ class NeighborBatchLoader(DataLoader):
 
     def __init__(self, data: Data, seeds: torch.Tensor, fanouts: Sequence[int], batch_size: int,
                  shuffle: bool = True, seed: int = 0, num_replicas: int = 1, rank: int = 0,
-                 **loader_kwargs) -> None:
+                 seed_sites_only: bool = False, **loader_kwargs) -> None:
         sampler = SeedBatchSampler(_check_seeds(seeds, int(data.num_nodes)), batch_size,
                                    shuffle, seed, num_replicas, rank)
-        super().__init__(NeighborSampleDataset(data, fanouts), batch_size=None, sampler=sampler,
-                         collate_fn=_unchanged, **loader_kwargs)
+        dataset = NeighborSampleDataset(data, fanouts, seed_sites_only=seed_sites_only)
+        super().__init__(dataset, batch_size=None, sampler=sampler, collate_fn=_unchanged,
+                         **loader_kwargs)
 
     def set_epoch(self, epoch: int) -> None:
         """Use this epoch's seed permutation for the next iteration."""

@@ -29,6 +29,8 @@ hard?", CVPR 2020); a loss per view keeps both views learning. Evaluation uses t
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 import torch
 from torch import Tensor, nn
 from torch_geometric.utils import scatter
@@ -104,6 +106,10 @@ class HybridModel(nn.Module):
         GNN edge features. pool_syn: pooled in/out connection embeddings. use_cloud: the
         per-neuron synapse-cloud embedding.
     """
+
+    #: A neuron's sites (its synapse cloud) reach that neuron's own output only, never a message,
+    #: so a mini-batch may carry the seeds' sites alone (``build_batch(seed_sites_only=True)``).
+    sites_reach_own_output_only = True
 
     def __init__(self, cfg: ModelConfig, *, use_node_features: bool = True, gnn: str | None = "sage",
                  syn_in_gnn: bool = True, pool_syn: bool = True, use_cloud: bool = True):
@@ -181,3 +187,112 @@ class HybridModel(nn.Module):
         v = self.views(data)
         _, h = self._heads(v)
         return {"fused": h, **{k: v[k] for k in ("wiring", "synapse") if k in v}}
+
+    @property
+    def hops(self) -> int:
+        """How many hops of neighbours a node's output depends on: the GNN layers, else 1
+        when pooled connection embeddings are used, else 0 (mini-batch fan-outs needed)."""
+        if self.gnn is not None:
+            return len(self.gnn.convs)
+        return 1 if self.pool_syn else 0
+
+    @torch.no_grad()
+    def inference(self, data, neighbourhoods: Callable[[], Iterable], syn_bounds: Tensor | None = None,
+                  site_bounds: Tensor | None = None, device: torch.device | None = None
+                  ) -> dict[str, Tensor]:
+        """:meth:`forward` in eval mode, computed in pieces so that no step holds the whole graph.
+
+        1. the synapse-set embeddings ``z_e`` of every edge, chunk by chunk (``syn_bounds``);
+        2. each GNN layer for chunks of target nodes with their full in- and out-neighbourhoods
+           (``neighbourhoods``, see :meth:`ConnectomeEncoder.layerwise`);
+        3. pooled connection embeddings (a scatter over all edges), the synapse clouds chunk by
+           chunk (``site_bounds``), then the heads per node chunk.
+
+        No neighbour is sampled, so the logits equal ``forward(data)`` in eval mode up to
+        float rounding (a test checks this) and do not depend on any mini-batch setting.
+
+        Args:
+            data: the whole graph, typically on the CPU; only pieces move to ``device``.
+            neighbourhoods: returns the layer-wise chunks (targets first), e.g.
+                ``lambda: layerwise_batches(DirectedCSR.from_data(data), 4096)``.
+            syn_bounds: (C+1,) edge chunk boundaries, e.g. ``edge_chunks(data.syn_ptr, 2**21)``;
+                None: one chunk.
+            site_bounds: (C'+1,) node chunk boundaries for the synapse clouds and heads, e.g.
+                ``edge_chunks(data.site_ptr, 2**21)``; None: one chunk.
+            device: where pieces are computed (default: the parameters').
+
+        Returns:
+            ``{column: logits (N, C)}`` on the CPU.
+        """
+        if self.training:
+            raise RuntimeError("inference() computes eval-mode outputs; call model.eval() first")
+        device = device or next(self.parameters()).device
+        n = int(data.num_nodes)
+        node_bounds = site_bounds if site_bounds is not None else torch.tensor([0, n])
+        unit = node_unit_um(data).cpu()
+        z = (self._chunked_syn(data, unit, syn_bounds, device)
+             if self.synapse_encoder is not None else None)
+        v: dict[str, Tensor] = {}
+        if self.gnn is not None:
+            v["wiring"] = self._layerwise_gnn(data, z, neighbourhoods, device)
+        syn = []
+        if self.pool_syn:
+            syn.append(pool_edges_to_nodes(z, data.edge_index[1].cpu(), n))
+            syn.append(pool_edges_to_nodes(z, data.edge_index[0].cpu(), n))
+        if self.cloud_encoder is not None:
+            syn.append(self._chunked_clouds(data, unit, node_bounds, device))
+        if syn:
+            v["synapse"] = torch.cat(syn, dim=-1)
+        if self.use_node_features:
+            v["input"] = data.x.cpu()
+        parts = []
+        for a, b in _ranges(node_bounds):
+            parts.append({c: t.float().cpu() for c, t in
+                          self._heads({k: t[a:b].to(device) for k, t in v.items()})[0].items()})
+        return {c: torch.cat([p[c] for p in parts]) for c in self.heads.columns}
+
+    def _chunked_syn(self, data, unit: Tensor, bounds: Tensor | None, device) -> Tensor:
+        """``z`` (E, syn_dim) on the CPU, encoding the edges ``bounds[c]:bounds[c+1]`` at a time."""
+        num_edges = int(data.edge_index.shape[1])
+        bounds = bounds if bounds is not None else torch.tensor([0, num_edges])
+        src, ptr = data.edge_index[0].cpu(), data.syn_ptr.cpu()
+        out = [torch.zeros(0, self.cfg.syn_dim)]
+        for a, b in _ranges(bounds):
+            p0, p1 = int(ptr[a]), int(ptr[b])
+            rows = [data[k][p0:p1].to(device) for k in ("syn_pos", "syn_roi", "syn_conf")]
+            z = self.synapse_encoder((ptr[a:b + 1] - p0).to(device), *rows,
+                                     data.roi_center.to(device), unit[src[a:b]].to(device))
+            out.append(z.float().cpu())
+        return torch.cat(out)
+
+    def _chunked_clouds(self, data, unit: Tensor, bounds: Tensor, device) -> Tensor:
+        """Synapse-cloud embeddings (N, cloud_dim) on the CPU, node chunk by node chunk."""
+        ptr = data.site_ptr.cpu()
+        out = [torch.zeros(0, self.cfg.cloud_dim)]
+        for a, b in _ranges(bounds):
+            p0, p1 = int(ptr[a]), int(ptr[b])
+            emb = self.cloud_encoder((ptr[a:b + 1] - p0).to(device), data.site_pos[p0:p1].to(device),
+                                     data.site_is_post[p0:p1].to(device), unit[a:b].to(device))
+            out.append(emb.float().cpu())
+        return torch.cat(out)
+
+    def _layerwise_gnn(self, data, z: Tensor | None, neighbourhoods, device) -> Tensor:
+        """The wiring view (N, hidden) by :meth:`ConnectomeEncoder.layerwise`."""
+        weight = torch.log1p(data.edge_weight.float().cpu())[:, None]
+        roi = data.edge_roi.cpu()
+
+        def edge_attr_of(e_id: Tensor) -> Tensor:
+            parts = [weight[e_id], roi[e_id].float()] + ([z[e_id]] if self.syn_in_gnn else [])
+            return torch.cat(parts, dim=1)
+
+        x = data.x.cpu() if self.use_node_features else torch.ones(int(data.num_nodes), 1)
+        gap = ((data.gap_index.cpu(), torch.log1p(data.gap_weight.float().cpu())[:, None])
+               if self.cfg.gap_junctions else (None, None))
+        return self.gnn.layerwise(x, data.edge_index.cpu(), edge_attr_of, neighbourhoods, *gap,
+                                  device=device)
+
+
+def _ranges(bounds: Tensor) -> list[tuple[int, int]]:
+    """``[(bounds[0], bounds[1]), (bounds[1], bounds[2]), ...]`` as Python ints."""
+    b = bounds.tolist()
+    return list(zip(b[:-1], b[1:]))

@@ -124,7 +124,8 @@ def _train(args: argparse.Namespace) -> int:
         lr=args.lr, weight_decay=args.weight_decay, loss_weights=weights,
         aux_weight=args.aux_weight, accelerator=args.accelerator, devices=devices,
         precision=args.precision, num_threads=args.threads,
-        progress="none" if args.quiet else args.progress, model_overrides=overrides)
+        progress="none" if args.quiet else args.progress, model_overrides=overrides,
+        **_scale_fields(args))
     from ..graph.cache import load_data
 
     data = load_data(args.data)
@@ -135,6 +136,8 @@ def _train(args: argparse.Namespace) -> int:
 
     finished = (args.out / "metrics.json").exists() and not args.overwrite
     res = run_training(data, cfg, args.out, overwrite=args.overwrite)
+    if res.get("rank"):  # a data-parallel process other than rank 0: rank 0 reports
+        return 0
     if finished:  # same settings (else run_training refused): nothing was trained again
         print(f"{args.out} already holds this run; reused (--overwrite to train it again)")
     if "not_applicable" in res:
@@ -209,7 +212,8 @@ def _register_train(subparsers) -> None:
     a("--mode", default=d.mode, choices=MODES,
       help="transductive: whole graph, test labels hidden; inductive: test neurons removed in training")
     a("--max-epochs", type=positive_int, default=d.max_epochs,
-      help=f"epoch cap; an epoch is one full-graph step (default {d.max_epochs})")
+      help=f"epoch cap; an epoch is one full-graph step, or with --batch-size one pass over all "
+           f"training neurons (default {d.max_epochs})")
     a("--patience", type=positive_int, default=d.patience,
       help=f"epochs without a better validation macro-F1 before stopping (default {d.patience})")
     a("--min-epochs", type=positive_int, default=d.min_epochs,
@@ -230,7 +234,61 @@ def _register_train(subparsers) -> None:
       help="per-epoch report: auto = one line per epoch (a bar in Jupyter)")
     a("--quiet", action="store_true", help="no per-epoch report")
     _add_safety_args(p)
+    _add_scale_args(p)
     p.set_defaults(func=_train)
+
+
+def _batch_size(text: str) -> int | str:
+    """``--batch-size``: a positive int or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {text!r}")
+    return value
+
+
+def _fanout(text: str) -> int:
+    """One ``--fanouts`` value: a positive int, or -1 for every neighbour."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1 and value != -1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or -1 (all), got {text!r}")
+    return value
+
+
+def _add_scale_args(p) -> None:
+    """Mini-batch and data-parallel flags (defaults from :class:`TrainConfig`)."""
+    d = TrainConfig()
+    a = p.add_argument
+    a("--batch-size", type=_batch_size, default=d.batch_size, metavar="N|auto",
+      help="train on mini-batches of N seed neurons per step and process, each with its sampled "
+           "neighbourhood and synapse sets (auto: from free memory); an epoch is then one pass "
+           "over all training neurons. Default: the full graph, one step per epoch")
+    a("--fanouts", type=_fanout, nargs="+", default=list(d.fanouts), metavar="K",
+      help=f"mini-batch mode: neighbours sampled per node, per direction and hop, one per GNN "
+           f"layer, -1 = all (default {' '.join(map(str, d.fanouts))})")
+    a("--eval-chunk", type=positive_int, default=d.eval_chunk_size, metavar="NODES",
+      help="mini-batch mode: evaluate layer by layer over the whole graph, NODES target neurons "
+           "at a time (default: the full graph when it fits in memory)")
+    a("--loader-workers", type=nonneg_int, default=d.loader_workers,
+      help="mini-batch mode: worker processes that sample and gather batches (default 0)")
+    a("--num-nodes", type=positive_int, default=d.num_nodes,
+      help="machines in a data-parallel run (read from torchrun or SLURM when left at 1)")
+    a("--strategy", default=d.strategy,
+      help="Lightning strategy (default auto: ddp when several processes run)")
+
+
+def _scale_fields(args: argparse.Namespace) -> dict:
+    """The :class:`TrainConfig` fields of :func:`_add_scale_args`'s flags."""
+    return {"batch_size": args.batch_size, "fanouts": tuple(args.fanouts),
+            "eval_chunk_size": args.eval_chunk, "loader_workers": args.loader_workers,
+            "num_nodes": args.num_nodes, "strategy": args.strategy}
 
 
 def register(subparsers) -> None:

@@ -33,14 +33,32 @@ import torch
 from ..graph.cache import graph_fingerprint, load_data
 from ..graph.split import split_frame, with_split
 from ..graph.views import inductive_train_graph
-from ..io import write_parquet
+from ..io import read_json, write_parquet
 from ..models import ModelConfig, get_spec
 from .checks import check_run
 from .config import TrainConfig
+from .distributed import (
+    Launch,
+    is_global_zero,
+    process_rank,
+    recorder_from_env,
+    resolve_launch,
+    trainer_kwargs,
+)
 from .metrics import classification_metrics, summarise_seeds
+from .minibatch import (
+    EpochClock,
+    MiniBatchClassifier,
+    SeedDataModule,
+    check_scale,
+    eval_chunk_for,
+    resolve_batch_size,
+    sampling_fanouts,
+    training_seeds,
+)
 from .module import EpochStats, GraphDataModule, NodeClassifier, hide_test_labels, label_mask
 from .progress import EpochProgress
-from .run_folder import finished_seed, open_run_folder, save_seed, write_metrics
+from .run_folder import finished_seed, open_run_folder, run_state, save_seed, write_metrics
 from .vocab import run_vocabulary
 
 __all__ = ["run_training", "train_one_seed", "evaluate_test", "load_data", "NotApplicable",
@@ -76,9 +94,12 @@ def evaluate_test(module: NodeClassifier, data, columns) -> dict:
     module.test_evaluations = getattr(module, "test_evaluations", 0) + 1
     module.eval()
     device = next(module.parameters()).device
-    data = data.to(device)
-    with torch.no_grad():
-        out = module(data)
+    if isinstance(module, MiniBatchClassifier):  # whole graph, full neighbourhoods, chunked if large
+        out = module.whole_graph_logits(data, eval_chunk_for(module.train_cfg, data, device))
+    else:
+        data = data.to(device)
+        with torch.no_grad():
+            out = module(data)
     res = {}
     for c in columns:
         m = label_mask(data, c, "test")
@@ -87,40 +108,70 @@ def evaluate_test(module: NodeClassifier, data, columns) -> dict:
     return res
 
 
-def _make_trainer(cfg: TrainConfig, tag: str, out_dir: Path, cuda: bool):
+def _make_trainer(cfg: TrainConfig, tag: str, out_dir: Path, cuda: bool, launch: Launch | None = None):
     """Trainer with checkpointing and early stopping on validation macro-F1, TensorBoard logs.
     ``tag``: ``seed<k>`` or ``split<j>/seed<k>``, the checkpoint folder inside ``out_dir``."""
     seed_dir = out_dir / tag
+    launch = launch or resolve_launch(cfg)
     # a retrained seed replaces its old checkpoint and TensorBoard events (no mixed curves)
     for old in (seed_dir, out_dir / "tb" / tag.replace("/", "_")):
-        shutil.rmtree(old, ignore_errors=True)
+        if is_global_zero():  # only rank 0 writes (or removes) files
+            shutil.rmtree(old, ignore_errors=True)
     ckpt = L.pytorch.callbacks.ModelCheckpoint(dirpath=seed_dir, filename="best", monitor="val_macro_f1",
                                                mode="max", save_top_k=1, enable_version_counter=False)
     stop = L.pytorch.callbacks.EarlyStopping(monitor="val_macro_f1", mode="max", patience=cfg.patience)
     stats = EpochStats()
-    progress = EpochProgress(cfg.progress, label=f"{cfg.model} {tag.replace('/', ' ')}",
-                             max_epochs=cfg.max_epochs)
+    progress = EpochProgress(cfg.progress if is_global_zero() else "none",
+                             label=f"{cfg.model} {tag.replace('/', ' ')}", max_epochs=cfg.max_epochs)
+    clock = EpochClock()
     logger = L.pytorch.loggers.TensorBoardLogger(out_dir, name="tb", version=tag.replace("/", "_"),
                                                  default_hp_metric=False)
     trainer = L.Trainer(
         max_epochs=cfg.max_epochs, min_epochs=min(cfg.min_epochs, cfg.max_epochs),
-        accelerator=cfg.accelerator, devices=cfg.devices,
+        accelerator=cfg.accelerator, **trainer_kwargs(launch, cuda),
         precision=cfg.precision or ("bf16-mixed" if cuda else "32-true"),
         deterministic=True if not cuda else ("warn" if cfg.deterministic else False),
-        callbacks=[ckpt, stop, stats, progress], logger=logger, enable_progress_bar=False,
-        enable_model_summary=False, num_sanity_val_steps=0, log_every_n_steps=1,
+        callbacks=[ckpt, stop, stats, clock, progress, *recorder_from_env()], logger=logger,
+        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+        log_every_n_steps=1,
     )
-    return trainer, ckpt, stats
+    return trainer, ckpt, stats, clock
 
 
-def _fit(trainer, module, train_graph) -> float:
+def _fit(trainer, module, datamodule) -> float:
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*log_every_n_steps.*")
         warnings.filterwarnings("ignore", message=".*treespec.*")
-        trainer.fit(module, datamodule=GraphDataModule(train_graph))
+        trainer.fit(module, datamodule=datamodule)
     return time.perf_counter() - t0
+
+
+def _module_and_data(cfg: TrainConfig, model_cfg, columns, train_graph, seed: int, launch: Launch,
+                     cuda: bool):
+    """The Lightning module and data module of one seed, and the scale fields of its result.
+
+    Full-graph mode moves the graph to the GPU once (Lightning's per-step transfer is then a
+    no-op and the encoders' set plans, cached per tensor, survive across epochs). Mini-batch
+    mode keeps it on the CPU, where the loader samples; only batches move.
+    """
+    seeds = training_seeds(train_graph, columns)
+    batch_size = resolve_batch_size(cfg, train_graph, seeds.numel(), launch.world_size,
+                                    device="cuda" if cuda else None)
+    scale = {"batch_size": batch_size, "fanouts": None, "eval_chunk_size": None,
+             "world_size": launch.world_size}
+    if batch_size is None:
+        if cuda:
+            train_graph = train_graph.to("cuda")
+        return NodeClassifier(cfg.model, model_cfg, cfg, columns), GraphDataModule(train_graph), scale
+    module = MiniBatchClassifier(cfg.model, model_cfg, cfg, columns)
+    scale["fanouts"] = sampling_fanouts(cfg, module.model)
+    scale["eval_chunk_size"] = eval_chunk_for(cfg, train_graph, "cuda" if cuda else None)
+    module.attach(train_graph, scale["eval_chunk_size"])
+    data = SeedDataModule(train_graph, seeds, scale["fanouts"], batch_size, seed, cfg.loader_workers,
+                          getattr(module.model, "sites_reach_own_output_only", False))
+    return module, data, scale
 
 
 def _scores(test: dict, columns, class_names) -> dict:
@@ -147,15 +198,15 @@ def train_one_seed(data, cfg: TrainConfig, seed: int, out_dir: Path, *, columns,
     train_graph = hide_test_labels(base, columns)
     L.seed_everything(seed, workers=True, verbose=False)
     model_cfg = ModelConfig.from_data(train_graph, columns, **cfg.model_overrides)
-    module = NodeClassifier(cfg.model, model_cfg, cfg, columns)
     cuda = torch.cuda.is_available() and cfg.accelerator in ("auto", "gpu", "cuda")
-    trainer, ckpt, stats = _make_trainer(cfg, tag or f"seed{seed}", out_dir, cuda)
+    launch = resolve_launch(cfg)
+    module, datamodule, scale = _module_and_data(cfg, model_cfg, columns, train_graph, seed, launch, cuda)
+    trainer, ckpt, stats, clock = _make_trainer(cfg, tag or f"seed{seed}", out_dir, cuda, launch)
     if cuda:
-        # move the graph once: Lightning's per-step transfer is then a no-op and the
-        # encoders' set plans (cached per tensor) survive across epochs
-        train_graph = train_graph.to("cuda")
         torch.cuda.reset_peak_memory_stats()
-    fit_time = _fit(trainer, module, train_graph)
+    fit_time = _fit(trainer, module, datamodule)
+    if not is_global_zero():  # rank 0 tests the selected checkpoint and writes the results
+        return {"seed": seed, "rank": int(trainer.global_rank)}
     device = trainer.strategy.root_device
     peak, peak_kind = _peak_memory_mb(device)
     # reload the selected checkpoint (best validation macro-F1) and test it once
@@ -167,7 +218,9 @@ def train_one_seed(data, cfg: TrainConfig, seed: int, out_dir: Path, *, columns,
     res.update({
         "best_val_macro_f1": float(ckpt.best_model_score), "best_epoch": state["epoch"],
         "epochs": int(trainer.current_epoch),
-        "epoch_time_s": float(np.median(stats.times)) if stats.times else float("nan"),
+        "epoch_time_s": _epoch_time(stats.times if scale["batch_size"] is None else clock.times),
+        "steps_per_epoch": int(np.median(clock.steps)) if clock.steps else 1, **scale,
+        "val_wall_s": clock.wall, "val_cpu_s": clock.cpu,
         "fit_time_s": fit_time, "peak_memory_mb": float(peak), "peak_memory_kind": peak_kind,
         "device": _device_info(trainer), "precision": trainer.precision,
         "test_evaluations": module.test_evaluations,
@@ -176,6 +229,10 @@ def train_one_seed(data, cfg: TrainConfig, seed: int, out_dir: Path, *, columns,
         "model_config": model_cfg.to_dict(), "history": module.history,
     })
     return res
+
+
+def _epoch_time(times: list[float]) -> float:
+    return float(np.median(times)) if times else float("nan")
 
 
 def _quiet_lightning() -> None:
@@ -200,9 +257,14 @@ def run_training(data, cfg: TrainConfig, out_dir, *, quiet: bool = True,
     if not hasattr(data, "edge_index"):
         data = load_data(data)
     columns = check_run(data, cfg)
+    check_scale(cfg, get_spec(cfg.model), resolve_launch(cfg).world_size)
     out_dir = Path(out_dir)
     fingerprint = graph_fingerprint(data)
-    saved = open_run_folder(out_dir, cfg, fingerprint, overwrite=overwrite)
+    if is_global_zero():  # data-parallel: rank 0 alone prepares the folder and writes files
+        saved = open_run_folder(out_dir, cfg, fingerprint, overwrite=overwrite)
+    else:
+        saved = None if overwrite or run_state(out_dir, cfg, fingerprint) != "complete" \
+            else read_json(out_dir / "metrics.json")
     if saved is not None:
         return saved
     if quiet:
@@ -217,17 +279,21 @@ def run_training(data, cfg: TrainConfig, out_dir, *, quiet: bool = True,
         for k in range(cfg.splits):
             split_data = with_split(data, k)
             split_file = out_dir / "splits" / f"split{k}.parquet"
-            if cfg.splits > 1 and not split_file.exists():
+            if cfg.splits > 1 and not split_file.exists() and is_global_zero():
                 write_parquet(split_frame(split_data), split_file)
             for s in range(cfg.first_seed, cfg.first_seed + cfg.seeds):
                 tag = f"split{k}/seed{s}" if cfg.splits > 1 else f"seed{s}"
                 res = finished_seed(out_dir, tag)
                 if res is None:  # not run yet, or cut off: trained from scratch
-                    res = save_seed(out_dir, tag, {"split": k, **train_one_seed(
-                        split_data, cfg, s, out_dir, columns=columns, tag=tag)})
+                    res = {"split": k, **train_one_seed(split_data, cfg, s, out_dir,
+                                                        columns=columns, tag=tag)}
+                    if is_global_zero():
+                        res = save_seed(out_dir, tag, res)
                 result["seeds"].append(res)
     except NotApplicable as e:
         result["not_applicable"] = str(e)
+    if not is_global_zero():  # data-parallel: rank 0 alone writes metrics.json
+        return {**result, "rank": process_rank()}
     result.update(summarise_seeds(result["seeds"]))
     write_metrics(out_dir, result)
     return result

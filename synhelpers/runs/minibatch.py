@@ -1,0 +1,292 @@
+"""Mini-batch training: batches of seed neurons that carry their neighbourhoods and synapses.
+
+What an epoch is:
+
+* full-graph mode (``TrainConfig.batch_size=None``, the default): one optimiser step over the
+  whole training graph;
+* mini-batch mode: one pass over every training seed (a training neuron with a label in at
+  least one predicted column), reshuffled every epoch: ``ceil(n_seeds / (batch_size x
+  processes))`` steps per process. Each step samples the seeds' in- and out-neighbourhoods
+  (``TrainConfig.fanouts`` per hop, :mod:`synhelpers.graph.sampler`), gathers the kept edges'
+  synapse sets and the nodes' sites (:func:`synhelpers.graph.batch.build_batch`), encodes only
+  those, and takes the loss on the seeds alone (the first ``batch.batch_size`` nodes).
+
+Validation runs once per epoch over the whole graph with every neighbour
+(:mod:`synhelpers.runs.inference`), so scores never depend on sampling. Under DDP each process
+computes the same validation numbers (equal weights, eval mode) and they are averaged across
+processes (``sync_dist``), so early stopping and checkpointing decide the same on every rank
+even if GPU kernels differ in the last bits. Validation is not sharded: macro-F1 does not
+decompose over shards, and sampling-free layer-wise inference needs every node's output of
+the previous layer anyway. ``epoch_time_s`` is the training part of an epoch (sampling,
+gathering, forward, backward, optimiser; validation excluded) in both modes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from ..errors import ConfigError
+from ..graph.batch import estimate_batch_size, free_memory_bytes
+from ..graph.sampler import NeighborBatchLoader
+from ..models.synapse_encoder import PlanCache
+from .inference import GraphEvaluator, eval_chunk_size, whole_graph_logits
+from .metrics import macro_f1
+from .module import NodeClassifier
+
+__all__ = ["training_seeds", "resolve_batch_size", "check_scale", "sampling_fanouts",
+           "seed_losses", "validation_scores", "MiniBatchClassifier", "SeedDataModule",
+           "EpochClock"]
+
+
+def training_seeds(graph, columns) -> torch.Tensor:
+    """(n,) int64 training neurons with a label in at least one of ``columns``."""
+    labelled = torch.zeros(int(graph.num_nodes), dtype=torch.bool)
+    for c in columns:
+        labelled |= graph[f"y_{c}"].cpu() >= 0
+    return (graph.train_mask.cpu() & labelled).nonzero().flatten()
+
+
+def resolve_batch_size(cfg, graph, num_seeds: int, world_size: int = 1,
+                       free_bytes: int | None = None, device: str | None = None) -> int | None:
+    """Seeds per batch and process, or None for full-graph training.
+
+    ``"auto"``: :func:`~synhelpers.graph.batch.estimate_batch_size` from free memory (of the
+    CUDA device, else the host); on one process the full graph when it fits.
+    """
+    if cfg.batch_size is None:
+        return None
+    if cfg.batch_size != "auto":
+        return int(cfg.batch_size)
+    shard = math.ceil(num_seeds / world_size)
+    free = free_memory_bytes(device) if free_bytes is None else free_bytes
+    syn = int(graph.syn_ptr[-1]) if "syn_ptr" in graph else 0
+    size = estimate_batch_size(int(graph.num_nodes), int(graph.edge_index.shape[1]), syn,
+                               cfg.fanouts, free, num_seeds=shard)
+    return None if world_size == 1 and size >= num_seeds else size
+
+
+def check_scale(cfg, spec, world_size: int) -> None:
+    """One-line errors for settings that cannot work, before any training.
+
+    Raises:
+        ConfigError: several processes in full-graph mode; mini-batches with a model that
+            cannot run on subgraphs (the original design's per-neuron table).
+    """
+    if world_size > 1 and cfg.batch_size is None:
+        raise ConfigError(f"full-graph training takes one step per epoch, which cannot be split "
+                          f"across {world_size} processes; add --batch-size N (or auto) to "
+                          "train data-parallel")
+    if cfg.batch_size is not None and not spec.inductive:
+        raise ConfigError(f"model {spec.name!r} keeps one row per neuron of the whole graph, so "
+                          "it trains on the full graph only; drop --batch-size")
+
+
+def sampling_fanouts(cfg, model) -> list[int]:
+    """The fan-outs the model needs: one per hop (``model.hops``; GNN layers by default)."""
+    hops = int(getattr(model, "hops", len(cfg.fanouts)))
+    if len(cfg.fanouts) < hops:
+        raise ConfigError(f"--fanouts {' '.join(map(str, cfg.fanouts))} gives {len(cfg.fanouts)} "
+                          f"hop(s) but model {cfg.model!r} reads {hops} hops of neighbours; give "
+                          f"one fan-out per GNN layer, e.g. --fanouts {' '.join(['10'] * hops)}")
+    return list(cfg.fanouts[:hops])
+
+
+def seed_losses(out: dict, batch, columns, weights: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(main, aux)`` weighted cross-entropy on the batch's seeds (its first ``batch_size``
+    nodes). A head without a labelled seed in this batch adds ``0 * logits.sum()``, so every
+    parameter gets a gradient (DDP expects one on every rank)."""
+    b = int(batch.batch_size)
+    main = aux = None
+    for key, logits in out.items():
+        c, _, view = key.partition("@")
+        if c not in columns:
+            continue
+        y = batch[f"y_{c}"][:b]
+        m = y >= 0
+        seeds = logits[:b]
+        loss = (weights.get(c, 1.0) * F.cross_entropy(seeds[m].float(), y[m]) if bool(m.any())
+                else 0.0 * seeds.sum())
+        if view:
+            aux = loss if aux is None else aux + loss
+        else:
+            main = loss if main is None else main + loss
+    zero = next(iter(out.values())).new_zeros(())
+    return (zero if main is None else main), (zero if aux is None else aux)
+
+
+def validation_scores(out: dict, data, columns, weights: dict) -> tuple[float, float, float]:
+    """(loss, macro-F1, accuracy) on the validation split, averaged over the columns."""
+    loss, f1s, accs = 0.0, [], []
+    for c in columns:
+        y = data[f"y_{c}"].cpu()
+        m = data.val_mask.cpu() & (y >= 0)
+        logits = out[c].float().cpu()
+        if bool(m.any()):
+            loss += weights.get(c, 1.0) * float(F.cross_entropy(logits[m], y[m]))
+        yt, yp = y[m].numpy(), logits[m].argmax(-1).numpy()
+        f1s.append(macro_f1(yt, yp))
+        accs.append(float((yt == yp).mean()) if len(yt) else 0.0)
+    return loss, float(np.mean(f1s)), float(np.mean(accs))
+
+
+@contextlib.contextmanager
+def _swapped_plans(model, caches: dict):
+    """Give the set encoders ``caches`` (name -> PlanCache) while inside; put theirs back."""
+    owners = {name: m for name, m in model.named_modules() if isinstance(getattr(m, "plans", None),
+                                                                        PlanCache)}
+    saved = {name: m.plans for name, m in owners.items()}
+    for name, m in owners.items():
+        m.plans = caches.setdefault(name, PlanCache())
+    try:
+        yield
+    finally:
+        for name, m in owners.items():
+            m.plans = saved[name]
+
+
+class MiniBatchClassifier(NodeClassifier):
+    """:class:`NodeClassifier` trained on seed batches and validated over the whole graph.
+
+    The set encoders cache one plan per input tensor; every batch has new tensors, so training
+    uses caches of one item (a batch's plan is never reused) and evaluation keeps its own
+    caches, so the whole graph's plans and FPS selections survive from epoch to epoch.
+    """
+
+    def __init__(self, model_name, model_cfg, train_cfg, columns):
+        super().__init__(model_name, model_cfg, train_cfg, columns)
+        self.evaluator: GraphEvaluator | None = None
+        self._eval_plans: dict = {}
+        self._sums = torch.zeros(3, dtype=torch.float64)  # main * seeds, aux * seeds, seeds
+        for m in self.model.modules():
+            if isinstance(getattr(m, "plans", None), PlanCache):
+                m.plans = PlanCache(max_items=1)
+
+    def attach(self, graph, chunk_size: int | None) -> None:
+        """The graph validated every epoch, and its layer-wise chunk size (None: full graph)."""
+        self.evaluator = GraphEvaluator(graph, chunk_size)
+
+    def on_train_epoch_start(self):
+        self._sums.zero_()
+
+    def training_step(self, batch, batch_idx):
+        main, aux = seed_losses(self(batch), batch, self.columns, self.train_cfg.loss_weights)
+        b = int(batch.batch_size)
+        self.log("train_step_loss", main, batch_size=b)
+        self._sums += torch.tensor([float(main.detach()) * b, float(aux.detach()) * b, b],
+                                   dtype=torch.float64)
+        return main + self.train_cfg.aux_weight * aux
+
+    def whole_graph_logits(self, data=None, chunk_size: int | None = None) -> dict:
+        """Eval-mode logits of every node of ``data`` (default: the validation graph)."""
+        with _swapped_plans(self.model, self._eval_plans):
+            if data is None:
+                return self.evaluator.logits(self.model, self.device)
+            return whole_graph_logits(self.model, data, chunk_size, self.device)
+
+    def validation_step(self, batch, batch_idx):
+        sums = self.trainer.strategy.reduce(self._sums.to(self.device), reduce_op="sum").cpu()
+        main, aux = (sums[:2] / sums[2].clamp(min=1)).tolist()
+        out = self.whole_graph_logits()
+        loss, f1, acc = validation_scores(out, self.evaluator.data, self.columns,
+                                          self.train_cfg.loss_weights)
+        for key, value in (("train_loss", main), ("val_macro_f1", f1), ("val_accuracy", acc),
+                           ("val_loss", loss)):
+            self.log(key, value, batch_size=1, sync_dist=True)
+        if self._has_aux:
+            self.log("train_aux_loss", aux, batch_size=1, sync_dist=True)
+        h = self.history
+        h["epoch"].append(int(self.current_epoch))
+        h["train_loss"].append(main)
+        h["train_aux_loss"].append(aux if self._has_aux else None)
+        h["val_loss"].append(loss)
+        h["val_macro_f1"].append(f1)
+        h["val_accuracy"].append(acc)
+
+
+class SeedDataModule(L.LightningDataModule):
+    """Training: this process's shard of seed batches, reshuffled every epoch. Validation: a
+    placeholder item (the module evaluates the whole graph itself, see the module docstring).
+
+    Use with ``Trainer(use_distributed_sampler=False)``: the loader shards the seeds itself.
+    ``seed_sites_only``: batches carry the seeds' sites alone (a model whose
+    ``sites_reach_own_output_only`` is True, e.g. HybridModel: the loss reads the seeds only,
+    so the clouds of the other nodes, most of a batch, need not be encoded).
+    """
+
+    def __init__(self, graph, seeds: torch.Tensor, fanouts, batch_size: int, seed: int,
+                 workers: int = 0, seed_sites_only: bool = False):
+        super().__init__()
+        self.graph, self.seeds, self.fanouts = graph, seeds, list(fanouts)
+        self.batch_size, self.seed, self.workers = int(batch_size), int(seed), int(workers)
+        self.seed_sites_only = bool(seed_sites_only)
+
+    def train_dataloader(self):
+        t = self.trainer
+        return NeighborBatchLoader(self.graph, self.seeds, self.fanouts, self.batch_size,
+                                   seed=self.seed, num_replicas=t.world_size, rank=t.global_rank,
+                                   seed_sites_only=self.seed_sites_only, num_workers=self.workers,
+                                   persistent_workers=self.workers > 0)
+
+    def val_dataloader(self):
+        return DataLoader([0], batch_size=None)
+
+
+class EpochClock(L.Callback):
+    """``times``: per epoch, from its start to the end of its last training step (validation
+    excluded); ``wall``: seconds since the fit started, at the end of each validation; ``cpu``:
+    this process's CPU seconds (all threads) since the fit started, at the same moments (on a
+    shared machine with one thread, the time the run would have taken alone);
+    ``steps``: optimiser steps per epoch on this process."""
+
+    def __init__(self):
+        self.times: list[float] = []
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+        self.steps: list[int] = []
+        self._fit0 = self._t0 = self._cpu0 = 0.0
+        self._last: float | None = None
+        self._n = 0
+
+    @staticmethod
+    def _now() -> float:
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
+    def on_fit_start(self, trainer, pl_module):
+        self._fit0, self._cpu0 = self._now(), time.process_time()
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self._t0, self._last, self._n = self._now(), None, 0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self._last, self._n = self._now(), self._n + 1
+
+    def on_validation_start(self, trainer, pl_module):
+        if not trainer.sanity_checking and self._last is not None:
+            self.times.append(self._last - self._t0)
+            self.steps.append(self._n)
+            self._last = None
+
+    def on_validation_end(self, trainer, pl_module):
+        if not trainer.sanity_checking:
+            self.wall.append(self._now() - self._fit0)
+            self.cpu.append(time.process_time() - self._cpu0)
+
+
+def eval_chunk_for(cfg, data, device=None) -> int | None:
+    """The evaluation chunk of ``data`` in mini-batch mode: ``cfg.eval_chunk_size``, else
+    :func:`~synhelpers.runs.inference.eval_chunk_size` from the free memory of ``device``
+    (a CUDA device, else the host), where the evaluation runs."""
+    if cfg.eval_chunk_size is not None:
+        return cfg.eval_chunk_size
+    cuda = device is not None and torch.device(device).type == "cuda"
+    return eval_chunk_size(data, free_memory_bytes(device) if cuda else None)
