@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from ..cliargs import existing_dir, nonneg_int, positive_int, writable_dir
 from ..models.config import TASK_COLUMNS
@@ -99,13 +100,14 @@ def _train(args: argparse.Namespace) -> int:
                       aux_weight=args.aux_weight, accelerator=args.accelerator, devices=devices,
                       precision=args.precision, num_threads=args.threads,
                       progress="none" if args.quiet else args.progress, model_overrides=overrides)
+    cfg = _with_fewer_args(cfg, args)
     from ..graph.cache import load_data
 
     data = load_data(args.data)
     if not args.label and not args.task:
         print(f"labels: {', '.join(data.label_columns)} (every label column of the graph; "
               "choose with --label)")
-    res = run_training(data, cfg, args.out)
+    res = run_training(data, cfg, args.out, data_path=args.data)
     if "not_applicable" in res:
         print(f"not applicable: {res['not_applicable']}")
         return 0
@@ -117,6 +119,7 @@ def _train(args: argparse.Namespace) -> int:
           f"test macro-F1 {mean['test_macro_f1']:.3f}{spread('test_macro_f1')}, "
           f"accuracy {mean['test_accuracy']:.3f}{spread('test_accuracy')}, "
           f"epoch {mean['epoch_time_s']:.3f} s -> {args.out}/metrics.json")
+    _print_per_class(res)
     return 0
 
 
@@ -189,12 +192,108 @@ def _register_train(subparsers) -> None:
     a("--progress", default="auto", choices=["auto", "lines", "bar", "none"],
       help="per-epoch report: auto = one line per epoch (a bar in Jupyter)")
     a("--quiet", action="store_true", help="no per-epoch report")
+    _add_fewer_args(p)
     p.set_defaults(func=_train)
 
 
+def _add_fewer_args(p) -> None:
+    """Flags of augmentation, test-time augmentation and class-balanced losses."""
+    d = TrainConfig()
+    a = p.add_argument
+    a("--augment", default=d.augment, metavar="NAME[,NAME]",
+      help="point-set augmentation in training: rotate_x|y|z, mirror_x|y|z, scale, scale_aniso, "
+           "jitter, dropout, conf_resample, each with optional :key=value (e.g. "
+           f"rotate_z:theta=10,jitter); 'none' = off (default {d.augment})")
+    a("--tta", type=positive_int, default=d.tta,
+      help="test-time augmentation: average predictions over K views (view 0 unaugmented; "
+           f"default {d.tta} = off)")
+    a("--tta-augment", default=None, metavar="NAME[,NAME]",
+      help="augmentation of the TTA views (default: the --augment value)")
+    a("--loss", default=d.loss,
+      help=f"training loss: ce, weighted_ce, focal or logit_adjusted (default {d.loss}); class "
+           "counts come from the training labels")
+    a("--loss-param", action="append", default=[], metavar="KEY=VALUE",
+      help="loss parameter, e.g. --loss focal --loss-param gamma=2 (repeatable)")
+
+
+def _with_fewer_args(cfg: TrainConfig, args: argparse.Namespace) -> TrainConfig:
+    """``cfg`` with the flags of :func:`_add_fewer_args`, checked (ConfigError: one line)."""
+    from dataclasses import replace
+
+    from ..errors import ConfigError
+    from .augmenting import point_augmentation
+    from .losses import get_loss
+
+    params = {}
+    for item in args.loss_param:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise ConfigError(f"--loss-param {item!r}: expected KEY=VALUE")
+        params[key.strip()] = _parse_value(value)
+    try:
+        get_loss(args.loss, **params)
+        point_augmentation(args.augment)
+        point_augmentation(args.tta_augment)
+        return replace(cfg, augment=args.augment, tta=args.tta, tta_augment=args.tta_augment,
+                       loss=args.loss, loss_params=params)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(str(e)) from None
+
+
+def _print_per_class(res: dict) -> None:
+    """Per-class test F1 (mean over seeds) of every label column, one line each."""
+    import numpy as np
+
+    for c in res.get("label_columns", []):
+        per = [s["per_task"][c]["per_class_f1"] for s in res["seeds"]]
+        names = list(per[0]) if per else []
+        vals = {n: [p[n] for p in per if p.get(n) is not None] for n in names}
+        text = ", ".join(f"{n} {np.mean(v):.2f}" for n, v in vals.items() if v)
+        print(f"per-class test F1 ({c}): {text}")
+
+
+#: Active-learning strategies (a copy of ``synhelpers.runs.active.STRATEGIES``: no torch here).
+SUGGEST_STRATEGIES = ("margin", "entropy", "bald", "coreset", "random")
+
+
+def _suggest(args: argparse.Namespace) -> int:
+    from .suggest import suggest
+
+    table = suggest(args.run, n=args.n, strategy=args.strategy, data=args.data, label=args.label,
+                    seed_index=args.seed_index, mc_samples=args.mc_samples, seed=args.seed)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out, index=False)
+    print(f"{len(table)} neurons to annotate next ({args.strategy}) -> {args.out}")
+    return 0
+
+
+def _register_suggest(subparsers) -> None:
+    """Add the ``suggest`` command (active learning: which neurons to annotate next)."""
+    p = subparsers.add_parser(
+        "suggest", help="rank a trained run's unlabelled neurons for annotation (active learning)",
+        description="Score every neuron without a label with the run's selected checkpoint and "
+                    "write the N to annotate first: bodyId, score, current prediction and, for "
+                    "coreset, the nearest labelled neuron.")
+    a = p.add_argument
+    a("--run", type=existing_dir, required=True, help="run folder from `train` (metrics.json)")
+    a("--n", type=positive_int, default=50, help="how many neurons to suggest (default 50)")
+    a("--strategy", default="margin", choices=SUGGEST_STRATEGIES,
+      help="margin/entropy: uncertain predictions; bald: MC-dropout disagreement; coreset: far "
+           "from every labelled neuron in the fused embedding; random (default margin)")
+    a("--out", type=Path, required=True, help="CSV file to write, e.g. next.csv")
+    a("--data", type=existing_dir, default=None,
+      help="graph or tables folder (default: the run's recorded data_path)")
+    a("--label", default=None, help="label column (default: the run's first)")
+    a("--seed-index", type=nonneg_int, default=0, help="which seed's checkpoint (default 0: the first)")
+    a("--mc-samples", type=positive_int, default=20, help="MC-dropout passes for bald (default 20)")
+    a("--seed", type=nonneg_int, default=0, help="random seed (random, bald, coreset)")
+    p.set_defaults(func=_suggest)
+
+
 def register(subparsers) -> None:
-    """Add the ``train``, ``baseline`` and ``models`` commands."""
+    """Add the ``train``, ``baseline``, ``models`` and ``suggest`` commands."""
     _register_train(subparsers)
+    _register_suggest(subparsers)
     b = BaselineConfig()
     p = subparsers.add_parser("baseline", help="fit the quick logistic-regression baseline",
                               description="Logistic regression on wiring and synapse-summary "

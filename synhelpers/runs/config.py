@@ -42,6 +42,16 @@ class TrainConfig:
         progress: ``auto`` (a bar in Jupyter, one line per epoch elsewhere), ``lines``,
             ``bar`` or ``none``.
         model_overrides: fields of :class:`synhelpers.models.ModelConfig` to override.
+        augment: point-set augmentation applied in training, ``NAME[,NAME]`` from
+            :mod:`synhelpers.augment` (``python -m synhelpers train --help`` lists the names);
+            ``"none"``: off. Drawn once per forward pass (one global map per step).
+        tta: test-time augmentation: average the softmax over K views (view 0 unaugmented;
+            views 1..K-1 with ``tta_augment``). 1: plain evaluation.
+        loss: training loss, a name from :mod:`synhelpers.runs.losses` (``ce``,
+            ``weighted_ce``, ``focal``, ``logit_adjusted``); class counts always come from
+            the training labels.
+        loss_params: keyword arguments of the loss, e.g. ``{"gamma": 2.0}`` for ``focal``.
+        tta_augment: augmentation of the TTA views; None: the same as ``augment``.
 
     Example:
         >>> TrainConfig(model="sage").patience
@@ -71,6 +81,11 @@ class TrainConfig:
     num_threads: int | None = None
     progress: str = "auto"
     model_overrides: dict = field(default_factory=dict)
+    augment: str = "none"
+    tta: int = 1
+    loss: str = "ce"
+    loss_params: dict = field(default_factory=dict)
+    tta_augment: str | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -85,6 +100,17 @@ class TrainConfig:
             raise ValueError(f"task must be cell_class, nt or both; got {self.task!r}")
         if self.lr <= 0 or self.weight_decay < 0 or self.aux_weight < 0:
             raise ValueError("lr must be > 0; weight_decay and aux_weight >= 0")
+        self._check_fewer_labels()
+
+    def _check_fewer_labels(self) -> None:
+        """Names are checked by the registries at the first use (they import torch); here only
+        what is cheap: TTA needs an augmentation for its views."""
+        if int(self.tta) < 1:
+            raise ValueError(f"tta must be >= 1, got {self.tta}")
+        view_aug = self.augment if self.tta_augment is None else self.tta_augment
+        if self.tta > 1 and str(view_aug).strip().lower() in ("", "none"):
+            raise ValueError(f"tta={self.tta} needs an augmentation for its views: set augment "
+                             "or tta_augment (e.g. 'rotate_z,scale')")
 
     def to_dict(self) -> dict:
         return asdict(self)
