@@ -42,7 +42,8 @@ def _syn_args(g):
             torch.full((g.edge_index.shape[1],), 160.0))
 
 
-@pytest.mark.parametrize("name", ["synhelpers.runs.augmenting", "synhelpers.runs.active_loop"])
+@pytest.mark.parametrize("name", ["synhelpers.runs.augmenting", "synhelpers.runs.active_loop",
+                                  "synhelpers.active"])
 def test_docstring_examples(name):
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
