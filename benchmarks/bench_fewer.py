@@ -137,17 +137,18 @@ def cmd_confirm(args) -> None:
 
 
 def individuals_graph(args):
-    """``synth --individuals 4`` then ``build --tables ind0..ind3 --test-connectome ind3``."""
+    """The held-out-individual benchmark's graph, built as ``run_held_out`` (notebook 05) builds
+    it: ``synth --individuals 4`` (``--neurons`` each), then ``build --tables ind0..ind3
+    --test-connectome ind3 --label cell_class`` (min_class_count 10)."""
+    from synhelpers import profile as profiles
     from synhelpers.graph import GraphConfig, build_cached
-    from synhelpers.tables.synthetic import SyntheticConfig
-    from synhelpers.tables.synthetic.generator import write_individuals
+    from synhelpers.runs.ablation import _individuals
 
-    root = (args.data_root or ROOT / "data" / "bench") / f"individuals_{args.neurons}"
-    if not (root / "ind3" / "neurons.parquet").exists():
-        write_individuals(SyntheticConfig(n_neurons=args.neurons), 4, root)
-    tables = [root / f"ind{i}" for i in range(4)]
-    data = build_cached(tables, root / "graph", GraphConfig(test_connectome="ind3"))
-    return data, read_json(root / "ind3" / "synthetic.json")
+    paths = _individuals(profiles.resolve("default"), args.neurons, 4, ())
+    held_out = paths[-1].name
+    data = build_cached(paths, paths[0].parent / f"graph_test_{held_out}",
+                        GraphConfig(labels=("cell_class",), test_connectome=held_out, min_class_count=10))
+    return data, read_json(paths[-1] / "synthetic.json")
 
 
 def cmd_individuals(args) -> None:
@@ -194,7 +195,8 @@ def main(argv=None) -> int:
     for name in cmds:
         q = sub.add_parser(name)
         q.add_argument("--neurons", type=int, default=2000 if name != "confirm" else 5000)
-        q.add_argument("--task", default="nt", choices=["cell_class", "nt"])
+        q.add_argument("--task", default="nt" if name != "individuals" else "cell_class",
+                       choices=["cell_class", "nt"])
         q.add_argument("--seeds", type=int, default=1 if name == "explore" else 3)
         q.add_argument("--model", default="hybrid")
         q.add_argument("--variant", action="append", required=True)
