@@ -4,6 +4,7 @@ says what is allowed (argparse turns the ``ArgumentTypeError`` into a one-line u
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from pathlib import Path
 
@@ -96,3 +97,21 @@ def choice_list(choices):
         return list(dict.fromkeys(items))
 
     return parse
+
+
+def plural(n: int, word: str) -> str:
+    """``"1 seed"``, ``"3 seeds"``.
+
+    Example:
+        >>> plural(1, "seed"), plural(2, "seed")
+        ('1 seed', '2 seeds')
+    """
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def parse_value(text: str):
+    """A JSON value (``"3"`` -> 3, ``"true"`` -> True), else the text itself."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text

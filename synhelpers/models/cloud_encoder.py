@@ -9,6 +9,10 @@ connectome. Each neuron's sites are subsampled to K_n (random in training, FPS i
 Per point: ``[(p - c_n) u (3), is_post (1)]`` with ``u = unit_um / coord_unit_um``;
 per set: ``[c_n (3), log1p(n_sites) / 5]``.
 Output: ``(N, cloud_dim)`` one embedding per neuron (zeros' encoding for a neuron without sites).
+
+Augmentation hook: ``point_augment`` (None: no change) is a callable on a padded chunk
+``{"pos" (B, P, 3), "mask" (B, P), "conf" (B, P, 1) all 1.0 (sites carry no confidence),
+"centroid" (B, 3)} -> dict``, as for the synapse-set encoder.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ class SynapseCloudEncoder(nn.Module):
         self.cfg = cfg
         self.core = PointSetCore(4, 4, cfg.point_dim, cfg.cloud_dim, cfg.knn, cfg.attn_heads)
         self.plans = PlanCache()
+        self.point_augment = None  # callable on padded chunks; see the module docstring
 
     def encode_padded(self, pos: Tensor, is_post: Tensor, mask: Tensor, centroid: Tensor,
                       size: Tensor, unit_um: Tensor) -> Tensor:
@@ -55,8 +60,13 @@ class SynapseCloudEncoder(nn.Module):
         sets_all, embs = [], []
         for chunk in plan.chunks(self.training, pos):
             idx = chunk.index
-            embs.append(self.encode_padded(pos[idx], site_is_post[idx], chunk.mask,
-                                           centroid[chunk.sets], sizes[chunk.sets], unit_um[chunk.sets]))
+            p, mask, cen = pos[idx], chunk.mask, centroid[chunk.sets]
+            if self.point_augment is not None:
+                b = self.point_augment({"pos": p, "mask": mask, "centroid": cen,
+                                        "conf": p.new_ones(*mask.shape, 1)})
+                p, mask, cen = b["pos"], b["mask"], b["centroid"]
+            embs.append(self.encode_padded(p, site_is_post[idx], mask, cen, sizes[chunk.sets],
+                                           unit_um[chunk.sets]))
             sets_all.append(chunk.sets)
         n = plan.num_sets
         if not embs:

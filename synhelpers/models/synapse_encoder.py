@@ -20,6 +20,12 @@ Maths: ``z_e = MLP([pool_i Block(MLP(f_i)) || c_e || log1p n_e])``.
 Output: ``(E, syn_dim)`` one embedding per connection. Sets are encoded in chunks under a
 point budget; with ``checkpoint_chunks`` each chunk is recomputed in backward, so memory is
 bounded by one chunk plus the (E, syn_dim) output (hemibrain scale on one GPU).
+
+Augmentation hook: ``point_augment`` (None by default: the output is exactly as without the
+hook) is a callable on a padded chunk ``{"pos" (B, P, 6), "mask" (B, P), "conf" (B, P, 2),
+"centroid" (B, 6)} -> dict`` (see ``synhelpers.augment``), set by the training code. It runs
+on the gathered chunk *outside* the activation checkpoint, so a recomputed chunk sees the
+same augmented points.
 """
 
 from __future__ import annotations
@@ -72,6 +78,7 @@ class SynapseSetEncoder(nn.Module):
         self.core = PointSetCore(point_in, 7, cfg.point_dim, cfg.syn_dim, cfg.knn, cfg.attn_heads,
                                  use_attention=use_attention)
         self.plans = PlanCache()
+        self.point_augment = None  # callable on padded chunks; see the module docstring
 
     def encode_padded(self, pos: Tensor, roi: Tensor, conf: Tensor, mask: Tensor,
                       centroid: Tensor, size: Tensor, roi_center: Tensor, unit_um: Tensor) -> Tensor:
@@ -94,6 +101,14 @@ class SynapseSetEncoder(nn.Module):
         return self.encode_padded(pos[index], roi[index], conf[index], mask, centroid[sets],
                                   sizes[sets], roi_center, unit_um[sets])
 
+    def _augmented_args(self, pos, roi, conf, centroid, sizes, roi_center, unit_um, sets, index,
+                        mask) -> tuple:
+        """Gather one chunk and augment it: the arguments of :meth:`encode_padded`."""
+        b = self.point_augment({"pos": pos[index], "mask": mask, "conf": conf[index],
+                                "centroid": centroid[sets]})
+        return (b["pos"], roi[index], b["conf"], b["mask"], b["centroid"], sizes[sets],
+                roi_center, unit_um[sets])
+
     def forward(self, syn_ptr: Tensor, syn_pos: Tensor, syn_roi: Tensor, syn_conf: Tensor,
                 roi_center: Tensor, unit_um: Tensor) -> Tensor:
         """Encode every set of the CSR table (shapes in the module docstring) -> (E, syn_dim)."""
@@ -106,10 +121,13 @@ class SynapseSetEncoder(nn.Module):
         for chunk in plan.chunks(self.training, pos):
             args = (pos, syn_roi, syn_conf, centroid, sizes, roi_center, unit_um,
                     chunk.sets, chunk.index, chunk.mask)
+            fn = self._encode_chunk
+            if self.point_augment is not None:  # gather + augment outside the checkpoint
+                fn, args = self.encode_padded, self._augmented_args(*args)
             if use_ckpt:
-                emb = checkpoint(self._encode_chunk, *args, use_reentrant=False)
+                emb = checkpoint(fn, *args, use_reentrant=False)
             else:
-                emb = self._encode_chunk(*args)
+                emb = fn(*args)
             sets_all.append(chunk.sets)
             embs.append(emb)
         num_sets = plan.num_sets

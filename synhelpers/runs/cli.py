@@ -15,32 +15,15 @@ Defaults come from :class:`~synhelpers.runs.config.TrainConfig` and
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
-from ..cliargs import existing_dir, nonneg_int, positive_int, writable_dir
+from ..cliargs import existing_dir, nonneg_int, parse_value, plural, positive_int, writable_dir
 from ..models.config import TASK_COLUMNS
 from ..profile import apply_profile_caps
+from .cli_answers import register_answers, register_suggest
+from .cli_options import add_fewer_args, add_scale_args, scale_fields, with_fewer_args
 from .config import MODES, BaselineConfig, TrainConfig
 
 __all__ = ["register", "parse_overrides", "plural"]
-
-
-def plural(n: int, word: str) -> str:
-    """``"1 seed"``, ``"3 seeds"``.
-
-    Example:
-        >>> plural(1, "seed"), plural(2, "seed")
-        ('1 seed', '2 seeds')
-    """
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
-def _parse_value(text: str):
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
 
 
 def parse_overrides(items: list[str], model: str) -> dict:
@@ -58,7 +41,7 @@ def parse_overrides(items: list[str], model: str) -> dict:
         key, eq, value = item.partition("=")
         if not eq or not key:
             raise ConfigError(f"--set {item!r}: expected FIELD=VALUE")
-        overrides[key.strip()] = _parse_value(value)
+        overrides[key.strip()] = parse_value(value)
     unknown = sorted(set(overrides) - set(ModelConfig.field_names()))
     if unknown:
         raise ConfigError(f"--set: unknown model setting(s) {unknown}; settings are "
@@ -125,7 +108,8 @@ def _train(args: argparse.Namespace) -> int:
         aux_weight=args.aux_weight, accelerator=args.accelerator, devices=devices,
         precision=args.precision, num_threads=args.threads,
         progress="none" if args.quiet else args.progress, model_overrides=overrides,
-        **_scale_fields(args))
+        **scale_fields(args))
+    cfg = with_fewer_args(cfg, args)
     from ..graph.cache import load_data
 
     data = load_data(args.data)
@@ -135,7 +119,7 @@ def _train(args: argparse.Namespace) -> int:
     from .train import run_training  # Lightning: imported once the settings are known good
 
     finished = (args.out / "metrics.json").exists() and not args.overwrite
-    res = run_training(data, cfg, args.out, overwrite=args.overwrite)
+    res = run_training(data, cfg, args.out, overwrite=args.overwrite, data_path=args.data)
     if res.get("rank"):  # a data-parallel process other than rank 0: rank 0 reports
         return 0
     if finished:  # same settings (else run_training refused): nothing was trained again
@@ -151,6 +135,7 @@ def _train(args: argparse.Namespace) -> int:
           f"test macro-F1 {mean['test_macro_f1']:.3f}{spread('test_macro_f1')}, "
           f"accuracy {mean['test_accuracy']:.3f}{spread('test_accuracy')}, "
           f"epoch {mean['epoch_time_s']:.3f} s -> {args.out}/metrics.json")
+    _print_per_class(res)
     return 0
 
 
@@ -234,66 +219,27 @@ def _register_train(subparsers) -> None:
       help="per-epoch report: auto = one line per epoch (a bar in Jupyter)")
     a("--quiet", action="store_true", help="no per-epoch report")
     _add_safety_args(p)
-    _add_scale_args(p)
+    add_scale_args(p)
+    add_fewer_args(p)
     p.set_defaults(func=_train)
 
 
-def _batch_size(text: str) -> int | str:
-    """``--batch-size``: a positive int or ``auto``."""
-    if text == "auto":
-        return text
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {text!r}")
-    return value
+def _print_per_class(res: dict) -> None:
+    """Per-class test F1 (mean over seeds) of every label column, one line each."""
+    import numpy as np
 
-
-def _fanout(text: str) -> int:
-    """One ``--fanouts`` value: a positive int, or -1 for every neighbour."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1 and value != -1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer or -1 (all), got {text!r}")
-    return value
-
-
-def _add_scale_args(p) -> None:
-    """Mini-batch and data-parallel flags (defaults from :class:`TrainConfig`)."""
-    d = TrainConfig()
-    a = p.add_argument
-    a("--batch-size", type=_batch_size, default=d.batch_size, metavar="N|auto",
-      help="train on mini-batches of N seed neurons per step and process, each with its sampled "
-           "neighbourhood and synapse sets (auto: from free memory); an epoch is then one pass "
-           "over all training neurons. Default: the full graph, one step per epoch")
-    a("--fanouts", type=_fanout, nargs="+", default=list(d.fanouts), metavar="K",
-      help=f"mini-batch mode: neighbours sampled per node, per direction and hop, one per GNN "
-           f"layer, -1 = all (default {' '.join(map(str, d.fanouts))})")
-    a("--eval-chunk", type=positive_int, default=d.eval_chunk_size, metavar="NODES",
-      help="mini-batch mode: evaluate layer by layer over the whole graph, NODES target neurons "
-           "at a time (default: the full graph when it fits in memory)")
-    a("--loader-workers", type=nonneg_int, default=d.loader_workers,
-      help="mini-batch mode: worker processes that sample and gather batches (default 0)")
-    a("--num-nodes", type=positive_int, default=d.num_nodes,
-      help="machines in a data-parallel run (read from torchrun or SLURM when left at 1)")
-    a("--strategy", default=d.strategy,
-      help="Lightning strategy (default auto: ddp when several processes run)")
-
-
-def _scale_fields(args: argparse.Namespace) -> dict:
-    """The :class:`TrainConfig` fields of :func:`_add_scale_args`'s flags."""
-    return {"batch_size": args.batch_size, "fanouts": tuple(args.fanouts),
-            "eval_chunk_size": args.eval_chunk, "loader_workers": args.loader_workers,
-            "num_nodes": args.num_nodes, "strategy": args.strategy}
+    for c in res.get("label_columns", []):
+        per = [s["per_task"][c]["per_class_f1"] for s in res["seeds"]]
+        names = list(per[0]) if per else []
+        vals = {n: [p[n] for p in per if p.get(n) is not None] for n in names}
+        text = ", ".join(f"{n} {np.mean(v):.2f}" for n, v in vals.items() if v)
+        print(f"per-class test F1 ({c}): {text}")
 
 
 def register(subparsers) -> None:
-    """Add the ``train``, ``baseline``, ``models``, ``predict`` and ``embed`` commands."""
+    """Add the ``train``, ``baseline``, ``models``, ``suggest``, ``predict`` and ``embed`` commands."""
     _register_train(subparsers)
+    register_suggest(subparsers)
     b = BaselineConfig()
     p = subparsers.add_parser("baseline", help="fit the quick logistic-regression baseline",
                               description="Logistic regression on wiring and synapse-summary "
@@ -306,90 +252,4 @@ def register(subparsers) -> None:
     p.set_defaults(func=_baseline)
     m = subparsers.add_parser("models", help="list the model registry and the views each model needs")
     m.set_defaults(func=_models)
-    _register_answers(subparsers)
-
-
-# --------------------------------------------------------------------------- predict, embed
-
-
-def _parquet_file(text: str) -> Path:
-    """An output ``.parquet`` file whose folder exists or can be created."""
-    p = Path(text)
-    if p.suffix != ".parquet":
-        raise argparse.ArgumentTypeError(f"{text}: expected a .parquet file name")
-    writable_dir(str(p.parent))
-    return p
-
-
-def _answer_args(p, what: str) -> None:
-    a = p.add_argument
-    a("--run", type=existing_dir, required=True, help="run folder (metrics.json, seed*/best.ckpt)")
-    a("--data", type=existing_dir, required=True,
-      help="the graph (or tables) folder the run was trained on; with --new-connectome, tables "
-           "of a connectome the run never saw")
-    a("--out", type=_parquet_file, required=True, help=f"output file, e.g. {what}.parquet")
-    a("--new-connectome", action="store_true",
-      help="--data is a connectome the run never saw: aligned to the run's ROIs and classes and "
-           "answered inductively (models that can; not the original design)")
-    a("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's)")
-
-
-def _predict(args: argparse.Namespace) -> int:
-    import torch
-
-    from .predict import predict, test_scores, write_predictions
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    df = predict(args.run, args.data, combine=args.combine, new_connectome=args.new_connectome)
-    write_predictions(df, args.out)
-    meta = df.attrs["synhelpers"]
-    counts = df["split"].value_counts()
-    scores = ", ".join(f"{c} {f1:.3f} (n = {n:,})" for c, (f1, n)
-                       in test_scores(df, meta["label_names"]).items())
-    how = (f"mean of {plural(len(meta['seeds']), 'seed')}" if args.combine == "mean"
-           else f"seed {meta['seeds'][0]}")
-    print(f"{meta['model']} ({how}): {len(df):,} neurons "
-          f"({', '.join(f'{k} {v:,}' for k, v in counts.items())}); test macro-F1 {scores}"
-          f" -> {args.out}")
-    if meta["alignment"]:
-        print(f"new connectome: {meta['alignment']}")
-    return 0
-
-
-def _embed(args: argparse.Namespace) -> int:
-    import torch
-
-    from .embed import embed, write_embeddings
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    df = embed(args.run, args.data, seed=args.seed, new_connectome=args.new_connectome)
-    write_embeddings(df, args.out)
-    meta = df.attrs["synhelpers"]
-    dims = ", ".join(f"{k} {d}" for k, d in meta["dims"].items())
-    print(f"{meta['model']} (seed {meta['seed']}): {len(df):,} neurons x ({dims}) float32 "
-          f"-> {args.out}")
-    return 0
-
-
-def _register_answers(subparsers) -> None:
-    """Add ``predict`` and ``embed`` (answers of a saved run, per neuron)."""
-    p = subparsers.add_parser(
-        "predict", help="per-neuron predictions of a saved run, as predictions.parquet",
-        description="One row per neuron (unlabelled ones included): split, published label, "
-                    "predicted class, its probability, the top 3 classes and the entropy, per "
-                    "label column of the run.")
-    _answer_args(p, "predictions")
-    p.add_argument("--combine", default="mean", choices=["mean", "none"],
-                   help="mean: average the class probabilities of the run's split-0 seeds; "
-                        "none: the first seed alone (its test rows reproduce metrics.json)")
-    p.set_defaults(func=_predict)
-    e = subparsers.add_parser(
-        "embed", help="per-neuron representations of a saved run, as embeddings.parquet",
-        description="One row per neuron: the fused representation the heads read and each "
-                    "view's part (wiring, synapse), as fixed-size float32 lists, from one seed.")
-    _answer_args(e, "embeddings")
-    e.add_argument("--seed", type=nonneg_int, default=None,
-                   help="which seed's model (default: the run's first seed)")
-    e.set_defaults(func=_embed)
+    register_answers(subparsers)

@@ -63,6 +63,16 @@ class TrainConfig:
             SLURM both ``devices`` and ``num_nodes`` are read from the launcher when left at 1.
         strategy: Lightning strategy; ``auto`` lets Lightning pick ``ddp`` when there are several
             processes (``ddp_fork`` in Jupyter).
+        augment: point-set augmentation applied in training, ``NAME[,NAME]`` from
+            :mod:`synhelpers.augment` (``python -m synhelpers train --help`` lists the names);
+            ``"none"``: off. Drawn once per forward pass (one global map per step).
+        tta: test-time augmentation: average the softmax over K views (view 0 unaugmented;
+            views 1..K-1 with ``tta_augment``). 1: plain evaluation.
+        loss: training loss, a name from :mod:`synhelpers.runs.losses` (``ce``,
+            ``weighted_ce``, ``focal``, ``logit_adjusted``); class counts always come from
+            the training labels.
+        loss_params: keyword arguments of the loss, e.g. ``{"gamma": 2.0}`` for ``focal``.
+        tta_augment: augmentation of the TTA views; None: the same as ``augment``.
 
     Example:
         >>> TrainConfig(model="sage").patience
@@ -98,6 +108,11 @@ class TrainConfig:
     loader_workers: int = 0
     num_nodes: int = 1
     strategy: str = "auto"
+    augment: str = "none"
+    tta: int = 1
+    loss: str = "ce"
+    loss_params: dict = field(default_factory=dict)
+    tta_augment: str | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -113,6 +128,7 @@ class TrainConfig:
         if self.lr <= 0 or self.weight_decay < 0 or self.aux_weight < 0:
             raise ValueError("lr must be > 0; weight_decay and aux_weight >= 0")
         self._check_scale()
+        self._check_fewer_labels()
 
     def _check_scale(self) -> None:
         """Mini-batch and data-parallel settings (see the class docstring)."""
@@ -128,6 +144,21 @@ class TrainConfig:
             raise ValueError(f"eval_chunk_size must be None or >= 1, got {self.eval_chunk_size}")
         if self.loader_workers < 0 or self.num_nodes < 1:
             raise ValueError("loader_workers must be >= 0 and num_nodes >= 1")
+
+    def _check_fewer_labels(self) -> None:
+        """Names are checked by the registries at the first use (they import torch); here only
+        what is cheap: TTA needs an augmentation for its views."""
+        if int(self.tta) < 1:
+            raise ValueError(f"tta must be >= 1, got {self.tta}")
+        view_aug = self.augment if self.tta_augment is None else self.tta_augment
+        if self.tta > 1 and str(view_aug).strip().lower() in ("", "none"):
+            raise ValueError(f"tta={self.tta} needs an augmentation for its views: set augment "
+                             "or tta_augment (e.g. 'rotate_z,scale')")
+        off = str(self.augment).strip().lower() in ("", "none")
+        if self.batch_size is not None and (not off or self.tta > 1 or self.loss != "ce"):
+            # mini-batch steps use plain cross-entropy on unaugmented batches (runs.minibatch)
+            raise ValueError("augment, tta and losses other than ce are full-graph options for "
+                             "now; drop them or drop batch_size")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -15,14 +15,16 @@ from dataclasses import asdict, is_dataclass
 import lightning as L
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from ..models import ModelConfig, build_model
+from .augmenting import train_augment
 from .config import TrainConfig
+from .losses import get_loss
 from .metrics import macro_f1
 
-__all__ = ["NodeClassifier", "GraphDataModule", "EpochStats", "hide_test_labels", "label_mask"]
+__all__ = ["NodeClassifier", "GraphDataModule", "EpochStats", "hide_test_labels", "label_mask",
+           "train_class_counts"]
 
 
 def hide_test_labels(data, columns):
@@ -44,8 +46,20 @@ def _as_dict(cfg) -> dict:
     return asdict(cfg) if is_dataclass(cfg) else dict(cfg)
 
 
+def train_class_counts(data, column: str) -> torch.Tensor:
+    """(C,) int64 labelled training nodes per class of ``column`` (the counts every
+    class-balanced loss uses: training labels only, never validation or test)."""
+    y = data[f"y_{column}"]
+    return torch.bincount(y[label_mask(data, column, "train")], minlength=len(data.label_names[column]))
+
+
 class NodeClassifier(L.LightningModule):
-    """Wraps a registry model; multitask loss ``sum_c w_c CE(logits_c[m_c], y_c[m_c])``.
+    """Wraps a registry model; multitask loss ``sum_c w_c loss(logits_c[m_c], y_c[m_c])``.
+
+    ``loss`` is ``TrainConfig.loss`` from :mod:`synhelpers.runs.losses` (default plain
+    cross-entropy), given the training class counts of each column
+    (:func:`train_class_counts`); ``TrainConfig.augment`` augments the point sets in training
+    steps only (:mod:`synhelpers.runs.augmenting`).
 
     A fused model's auxiliary view heads (outputs ``"<column>@<view>"``, training only) add
     ``aux_weight`` times their own loss; the main loss (``train_loss``) and the auxiliary one
@@ -66,6 +80,7 @@ class NodeClassifier(L.LightningModule):
         self.model_cfg = ModelConfig(**self.hparams.model_cfg)
         self.train_cfg = TrainConfig(**self.hparams.train_cfg)
         self.model = build_model(model_name, self.model_cfg)
+        self.loss_fn = get_loss(self.train_cfg.loss, **self.train_cfg.loss_params)
         self.columns = list(columns)
         self.history: dict[str, list] = {"epoch": [], "train_loss": [], "train_aux_loss": [],
                                          "val_loss": [], "val_macro_f1": [], "val_accuracy": []}
@@ -74,14 +89,14 @@ class NodeClassifier(L.LightningModule):
         return self.model(data)
 
     def losses(self, out, data, split) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(main, aux)``: weighted cross-entropy of the fused heads, and of the view heads."""
+        """``(main, aux)``: the weighted loss of the fused heads, and of the view heads."""
         main, aux = torch.zeros((), device=self.device), torch.zeros((), device=self.device)
         for key, logits in out.items():
             c, _, view = key.partition("@")
             m = label_mask(data, c, split)
             if c in self.columns and m.any():
-                loss = self.train_cfg.loss_weights.get(c, 1.0) * F.cross_entropy(
-                    logits[m].float(), data[f"y_{c}"][m])
+                loss = self.train_cfg.loss_weights.get(c, 1.0) * self.loss_fn(
+                    logits[m].float(), data[f"y_{c}"][m], train_class_counts(data, c))
                 if view:
                     aux = aux + loss
                 else:
@@ -93,7 +108,9 @@ class NodeClassifier(L.LightningModule):
         return main + self.train_cfg.aux_weight * aux
 
     def training_step(self, data, batch_idx):
-        main, aux = self.losses(self(data), data, "train")
+        with train_augment(self, data):
+            out = self(data)
+        main, aux = self.losses(out, data, "train")
         self.log("train_loss", main, batch_size=1)
         if self._has_aux:
             self.log("train_aux_loss", aux, batch_size=1)

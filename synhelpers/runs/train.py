@@ -35,6 +35,7 @@ from ..graph.split import split_frame, with_split
 from ..graph.views import inductive_train_graph
 from ..io import read_json, write_parquet
 from ..models import ModelConfig, get_spec
+from .augmenting import tta_forward
 from .checks import check_run
 from .config import TrainConfig
 from .distributed import (
@@ -45,7 +46,7 @@ from .distributed import (
     resolve_launch,
     trainer_kwargs,
 )
-from .metrics import classification_metrics, summarise_seeds
+from .metrics import classification_metrics, macro_f1, summarise_seeds
 from .minibatch import (
     EpochClock,
     MiniBatchClassifier,
@@ -90,22 +91,48 @@ def _peak_memory_mb(device: torch.device) -> tuple[float, str]:
 
 
 def evaluate_test(module: NodeClassifier, data, columns) -> dict:
-    """Evaluate the test split once (counted on the module) with the model in eval mode."""
+    """Evaluate the test split once (counted on the module) with the model in eval mode.
+
+    With ``tta = K > 1`` the prediction is the mean softmax of K views (one evaluation); each
+    column's metrics then carry ``"tta"``: the view-0 (unaugmented) test macro-F1 of the same
+    forward passes and the validation macro-F1 with and without TTA (choose TTA on these).
+    """
     module.test_evaluations = getattr(module, "test_evaluations", 0) + 1
     module.eval()
     device = next(module.parameters()).device
+    cfg = module.train_cfg
     if isinstance(module, MiniBatchClassifier):  # whole graph, full neighbourhoods, chunked if large
-        out = module.whole_graph_logits(data, eval_chunk_for(module.train_cfg, data, device))
+        out = module.whole_graph_logits(data, eval_chunk_for(cfg, data, device))
+        probs = first = {c: out[c].float().softmax(-1) for c in columns}  # no TTA (check_scale)
     else:
         data = data.to(device)
         with torch.no_grad():
-            out = module(data)
+            probs, first = tta_forward(module, data, columns, cfg.tta, _tta_spec(cfg),
+                                       torch.initial_seed())
     res = {}
     for c in columns:
         m = label_mask(data, c, "test")
         res[c] = classification_metrics(data[f"y_{c}"][m].cpu().numpy(),
-                                         out[c][m].argmax(-1).cpu().numpy(), data.label_names[c])
+                                         probs[c][m].argmax(-1).cpu().numpy(), data.label_names[c])
+        if cfg.tta > 1:
+            res[c]["tta"] = _tta_report(data, c, probs[c], first[c], cfg)
     return res
+
+
+def _tta_spec(cfg: TrainConfig) -> str:
+    return cfg.augment if cfg.tta_augment is None else cfg.tta_augment
+
+
+def _tta_report(data, column, probs, first, cfg) -> dict:
+    """Macro-F1 of the TTA mean and of view 0 on validation, and of view 0 on test."""
+    y = data[f"y_{column}"]
+    val, test = label_mask(data, column, "val"), label_mask(data, column, "test")
+
+    def f1(p, m):
+        return macro_f1(y[m].cpu().numpy(), p[m].argmax(-1).cpu().numpy())
+
+    return {"views": int(cfg.tta), "augment": _tta_spec(cfg), "val_macro_f1": f1(probs, val),
+            "val_macro_f1_view0": f1(first, val), "test_macro_f1_view0": f1(first, test)}
 
 
 def _make_trainer(cfg: TrainConfig, tag: str, out_dir: Path, cuda: bool, launch: Launch | None = None):
@@ -241,13 +268,15 @@ def _quiet_lightning() -> None:
 
 
 def run_training(data, cfg: TrainConfig, out_dir, *, quiet: bool = True,
-                 overwrite: bool = False) -> dict:
+                 overwrite: bool = False, data_path=None) -> dict:
     """Run ``cfg.splits`` x ``cfg.seeds`` trainings and write ``out_dir/metrics.json``.
 
     ``data``: a graph, or a graph or tables folder. Label columns, views and labels are checked
     before any work (one-line errors). A model that cannot run in the mode (the original design,
     inductively) writes a metrics.json with ``not_applicable`` and no seeds. With several splits
-    each split is saved as ``out_dir/splits/split<k>.parquet``.
+    each split is saved as ``out_dir/splits/split<k>.parquet``. ``data_path`` (or ``data``
+    when it is a folder) is recorded as ``metrics.json``'s ``data_path``, so that the run can
+    be reloaded with its graph (``python -m synhelpers suggest --run``).
 
     The run folder cannot be lost (:mod:`.run_folder`): each finished seed is saved as
     ``<tag>/result.json``; ``metrics.json`` is written once at the end. A rerun with the same
@@ -255,6 +284,7 @@ def run_training(data, cfg: TrainConfig, out_dir, *, quiet: bool = True,
     other settings raises :class:`~synhelpers.errors.RunError` unless ``overwrite``.
     """
     if not hasattr(data, "edge_index"):
+        data_path = data if data_path is None else data_path
         data = load_data(data)
     columns = check_run(data, cfg)
     check_scale(cfg, get_spec(cfg.model), resolve_launch(cfg).world_size)
@@ -275,6 +305,8 @@ def run_training(data, cfg: TrainConfig, out_dir, *, quiet: bool = True,
               "data_fingerprint": fingerprint, "seeds": [], "mean": {}, "std": {}}
     # the ROIs and classes the model's inputs and heads are built on (to align new connectomes)
     result["trained_on"] = run_vocabulary(data, columns)
+    if data_path is not None:
+        result["data_path"] = str(Path(data_path).resolve())
     try:
         for k in range(cfg.splits):
             split_data = with_split(data, k)

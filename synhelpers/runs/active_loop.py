@@ -1,0 +1,262 @@
+"""Simulated active learning on a fully labelled connectome: reveal labels step by step.
+
+For each seed: start from ``initial_per_class`` labelled neurons of each class, drawn from
+the *training pool* only (:func:`~synhelpers.runs.active.initial_labelled`); train; score the
+fixed test split once; let each strategy pick the next ``batch`` neurons among the pool's
+still unlabelled ones (:func:`~synhelpers.runs.active.rank_candidates`); reveal their labels;
+retrain with a warm start (the previous round's selected weights, a fresh optimiser); repeat
+for ``rounds`` rounds. Validation labels (the fixed validation split) are used only for early
+stopping; test labels only for scoring. Round 0 is shared by every strategy of a seed (same
+labels, same initial model). "Fully supervised" is the same model trained from scratch on every
+training label, with the same seeds.
+
+Training is a plain PyTorch loop (full-graph steps, AdamW, early stopping on validation
+macro-F1, the best weights kept in memory) rather than Lightning: a simulation trains hundreds
+of short rounds, where checkpoint files and logger set-up would cost more than the steps.
+
+Output of :func:`simulate`: one row per (strategy, seed, round) with ``labels`` (labelled
+neurons) and ``test_macro_f1``, plus rows with ``strategy == "supervised"``.
+:func:`labels_to_reach` reads off how many labels each strategy needs to reach a fraction of
+the fully supervised macro-F1.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..models import ModelConfig
+from .active import STRATEGIES, initial_labelled, mc_dropout_probs, rank_candidates, reveal
+from .config import TrainConfig
+from .metrics import macro_f1
+from .module import NodeClassifier, label_mask
+
+__all__ = ["ActiveConfig", "simulate", "simulate_seed", "labels_to_reach", "round_graph",
+           "fit_rounds", "supervised_reference"]
+
+
+@dataclass
+class ActiveConfig:
+    """Settings of an active-learning simulation.
+
+    Attributes:
+        column: label column. model / model_overrides / lr / weight_decay / loss: as in
+            :class:`~synhelpers.runs.config.TrainConfig`.
+        strategies: names from :data:`synhelpers.runs.active.STRATEGIES`.
+        seeds / first_seed: seeds ``first_seed ..``; a seed fixes the initial labels, the
+            initial weights and every random draw of its rounds.
+        initial_per_class: labelled neurons per class at the start (training pool only).
+        batch: labels revealed per round. rounds: rounds after the initial one.
+        max_epochs / patience / min_epochs: early stopping on validation macro-F1, per round.
+        mc_samples: Monte-Carlo dropout passes for ``bald``.
+        num_threads: torch CPU threads (None: leave as is).
+    """
+
+    column: str = "cell_class"
+    model: str = "sage"
+    model_overrides: dict = field(default_factory=dict)
+    strategies: tuple[str, ...] = STRATEGIES
+    seeds: int = 3
+    first_seed: int = 0
+    initial_per_class: int = 2
+    batch: int = 12
+    rounds: int = 25
+    max_epochs: int = 150
+    patience: int = 20
+    min_epochs: int = 10
+    lr: float = 8e-3
+    weight_decay: float = 1e-4
+    loss: str = "ce"
+    mc_samples: int = 10
+    num_threads: int | None = None
+
+    def __post_init__(self) -> None:
+        self.strategies = tuple(self.strategies)
+        bad = [s for s in self.strategies if s not in STRATEGIES]
+        if bad:
+            raise ValueError(f"unknown strategies {bad}; allowed: {list(STRATEGIES)}")
+        for name in ("seeds", "batch", "max_epochs", "patience", "mc_samples"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.rounds < 0 or self.initial_per_class < 1:
+            raise ValueError("rounds must be >= 0 and initial_per_class >= 1")
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(model=self.model, labels=(self.column,), lr=self.lr,
+                           weight_decay=self.weight_decay, loss=self.loss,
+                           model_overrides=self.model_overrides)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def round_graph(data, labelled: torch.Tensor, column: str):
+    """A shallow copy of ``data`` for one round: ``train_mask`` = ``labelled`` and every label
+    outside ``labelled`` and the validation split hidden (-1), test labels included."""
+    out = copy.copy(data)
+    keep = labelled | data.val_mask
+    y = data[f"y_{column}"].clone()
+    y[~keep] = -1
+    out[f"y_{column}"] = y
+    out.train_mask = labelled.clone()
+    return out
+
+
+def _val_f1(module, graph, column: str) -> float:
+    module.eval()
+    with torch.no_grad():
+        out = module(graph)[column]
+    m = label_mask(graph, column, "val")
+    return macro_f1(graph[f"y_{column}"][m].numpy(), out[m].argmax(-1).numpy())
+
+
+def fit_rounds(module: NodeClassifier, graph, cfg: ActiveConfig) -> dict:
+    """Train ``module`` in place on ``graph`` (early stopping on validation macro-F1); it ends
+    with its best weights. Returns ``{"best_val_macro_f1", "best_epoch", "epochs"}``."""
+    opt = torch.optim.AdamW(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    best, best_epoch = _val_f1(module, graph, cfg.column), -1  # a warm start may already be best
+    best_state = copy.deepcopy(module.state_dict())
+    epoch = 0
+    for epoch in range(cfg.max_epochs):  # one full-graph step per epoch
+        module.train()
+        main, aux = module.losses(module(graph), graph, "train")
+        loss = main + module.train_cfg.aux_weight * aux
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        f1 = _val_f1(module, graph, cfg.column)
+        if f1 > best:
+            best, best_epoch, best_state = f1, epoch, copy.deepcopy(module.state_dict())
+        elif epoch >= cfg.min_epochs and epoch - best_epoch >= cfg.patience:
+            break
+    module.load_state_dict(best_state)
+    return {"best_val_macro_f1": float(best), "best_epoch": best_epoch, "epochs": epoch + 1}
+
+
+def _test_f1(module, data, column: str) -> float:
+    """Macro-F1 on the test split of the fully labelled graph (one evaluation per round)."""
+    module.eval()
+    with torch.no_grad():
+        out = module(data)[column]
+    m = label_mask(data, column, "test")
+    return macro_f1(data[f"y_{column}"][m].numpy(), out[m].argmax(-1).numpy())
+
+
+def _threads(cfg: ActiveConfig) -> None:
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+
+
+def _new_module(data, cfg: ActiveConfig, seed: int) -> NodeClassifier:
+    torch.manual_seed(seed)
+    model_cfg = ModelConfig.from_data(data, [cfg.column], **cfg.model_overrides)
+    return NodeClassifier(cfg.model, model_cfg, cfg.train_config(), [cfg.column])
+
+
+def _pick(strategy: str, module, graph, labelled, pool, cfg: ActiveConfig, seed: int) -> np.ndarray:
+    """Node indices of the next batch chosen by ``strategy`` (labels are not looked at)."""
+    module.eval()
+    c = cfg.column
+    kw = {}
+    with torch.no_grad():
+        if strategy in ("margin", "entropy"):
+            kw["probs"] = module(graph)[c].float().softmax(-1)
+        elif strategy == "coreset":
+            kw["embeddings"] = module.model.embed(graph)["fused"]
+    if strategy == "bald":
+        kw["mc_probs"] = mc_dropout_probs(lambda: module(graph)[c], module.model,
+                                          T=cfg.mc_samples, seed=seed)
+    table = rank_candidates(strategy, labelled_mask=labelled, candidate_mask=pool & ~labelled,
+                            n=cfg.batch, seed=seed, **kw)
+    return table["index"].to_numpy()
+
+
+def _row(strategy, seed, rnd, labelled, module, data, stats, cfg) -> dict:
+    return {"strategy": strategy, "seed": seed, "round": rnd, "labels": int(labelled.sum()),
+            "test_macro_f1": _test_f1(module, data, cfg.column), **stats}
+
+
+def simulate_seed(data, cfg: ActiveConfig, seed: int, progress=None) -> list[dict]:
+    """Every strategy's rounds for one seed (round 0 shared); rows as in :func:`simulate`."""
+    _threads(cfg)
+    y = data[f"y_{cfg.column}"]
+    # candidates: training-pool neurons whose label the simulation can reveal
+    pool = data.train_mask & (y >= 0)
+    labelled = initial_labelled(y, cfg.initial_per_class, seed, pool=pool)
+    start = _new_module(data, cfg, seed)
+    stats = fit_rounds(start, round_graph(data, labelled, cfg.column), cfg)
+    first = _row("", seed, 0, labelled, start, data, stats, cfg)
+    rows = []
+    for k, strategy in enumerate(cfg.strategies):
+        rows.append({**first, "strategy": strategy})
+        module, lab = copy.deepcopy(start), labelled.clone()
+        for rnd in range(1, cfg.rounds + 1):
+            if not (pool & ~lab).any():
+                break
+            pick_seed = seed * 100_003 + rnd * 101 + k
+            lab = reveal(lab, _pick(strategy, module, round_graph(data, lab, cfg.column), lab,
+                                    pool, cfg, pick_seed))
+            torch.manual_seed(pick_seed)
+            stats = fit_rounds(module, round_graph(data, lab, cfg.column), cfg)
+            rows.append(_row(strategy, seed, rnd, lab, module, data, stats, cfg))
+            if progress:
+                progress(rows[-1])
+    return rows
+
+
+def supervised_reference(data, cfg: ActiveConfig, seed: int) -> dict:
+    """The same model trained from scratch on every training label (same seed)."""
+    _threads(cfg)
+    y = data[f"y_{cfg.column}"]
+    pool = data.train_mask & (y >= 0)
+    module = _new_module(data, cfg, seed)
+    stats = fit_rounds(module, round_graph(data, pool, cfg.column), cfg)
+    return _row("supervised", seed, -1, pool, module, data, stats, cfg)
+
+
+def simulate(data, cfg: ActiveConfig, progress=None) -> pd.DataFrame:
+    """Run every seed: rows ``strategy, seed, round, labels, test_macro_f1, best_val_macro_f1,
+    best_epoch, epochs``; the fully supervised reference has ``strategy == "supervised"``."""
+    rows = []
+    for seed in range(cfg.first_seed, cfg.first_seed + cfg.seeds):
+        rows.append(supervised_reference(data, cfg, seed))
+        if progress:
+            progress(rows[-1])
+        rows += simulate_seed(data, cfg, seed, progress)
+    return pd.DataFrame(rows)
+
+
+def labels_to_reach(curves: pd.DataFrame, fraction: float = 0.9) -> pd.DataFrame:
+    """Labels each strategy needs for ``fraction`` of the fully supervised test macro-F1.
+
+    The target is ``fraction`` x the mean supervised macro-F1 over seeds; a strategy's
+    number is the first ``labels`` at which its *mean curve over seeds* reaches it (NaN if it
+    never does; ``per_seed`` gives each seed's own first crossing). Returns one row per
+    strategy: ``strategy, labels_needed, per_seed, target, final_macro_f1``, and
+    ``vs_random`` (labels_needed / random's).
+
+    Example:
+        >>> df = pd.DataFrame({"strategy": ["supervised", "a", "a", "random", "random"],
+        ...                    "seed": 0, "labels": [100, 10, 20, 10, 20],
+        ...                    "test_macro_f1": [1.0, 0.5, 0.95, 0.5, 0.7]})
+        >>> labels_to_reach(df)[["strategy", "labels_needed"]].values.tolist()
+        [['a', 20.0], ['random', nan]]
+    """
+    target = fraction * curves.loc[curves.strategy == "supervised", "test_macro_f1"].mean()
+    rows = []
+    for strategy, g in curves[curves.strategy != "supervised"].groupby("strategy", sort=False):
+        mean = g.groupby("labels")["test_macro_f1"].mean().sort_index()
+        hit = mean.index[mean.to_numpy() >= target]
+        per_seed = [float(s.sort_values("labels").loc[s.test_macro_f1 >= target, "labels"].min())
+                    for _, s in g.groupby("seed")]
+        rows.append({"strategy": strategy, "labels_needed": float(hit[0]) if len(hit) else np.nan,
+                     "per_seed": per_seed, "target": float(target),
+                     "final_macro_f1": float(mean.iloc[-1])})
+    out = pd.DataFrame(rows)
+    rand = out.loc[out.strategy == "random", "labels_needed"]
+    out["vs_random"] = out["labels_needed"] / (float(rand.iloc[0]) if len(rand) else np.nan)
+    return out

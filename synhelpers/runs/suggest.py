@@ -1,0 +1,135 @@
+"""``suggest``: rank a trained run's unlabelled neurons for annotation (active learning).
+
+The strategies are those of :mod:`synhelpers.runs.active` (``margin``, ``entropy``, ``bald``
+with Monte-Carlo dropout, ``coreset`` on the fused representation, ``random``). The table
+(:func:`suggest`) has one row per suggested neuron, best first: ``rank``, ``bodyId``,
+``connectome``, ``score`` (higher = ask first), ``prediction`` and ``probability`` (the
+run's current prediction and its softmax probability) and, for ``coreset``,
+``nearest_labelled_bodyId``, ``nearest_labelled_class`` and ``nearest_labelled_distance``
+(Euclidean, in units of the fused embedding).
+
+Candidates are the neurons without a label in the column (``y < 0``); "labelled" (for
+``coreset``) is every neuron with one, in any split.
+
+Example::
+
+    python -m synhelpers suggest --run runs/quickstart/hybrid --n 50 --strategy margin --out next.csv
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from ..errors import RunError
+from ..graph.cache import graph_fingerprint, load_data
+from ..io import read_json
+from ..models import ModelConfig
+from .active import STRATEGIES, mc_dropout_probs, rank_candidates
+from .config import TrainConfig
+from .module import NodeClassifier
+from .train import load_checkpoint_state
+
+__all__ = ["suggest", "load_trained", "SUGGEST_COLUMNS"]
+
+#: Columns of every suggestion table (``coreset`` adds three ``nearest_labelled_*`` columns).
+SUGGEST_COLUMNS = ("rank", "bodyId", "connectome", "score", "prediction", "probability")
+
+
+def load_trained(run_dir, data=None, seed_index: int = 0):
+    """``(module, metrics, data)``: the selected checkpoint of one seed of a saved run, in eval
+    mode, and its graph (``data``, else the run's recorded ``data_path``).
+
+    A private loader (``metrics.json`` + the checkpoint read with ``weights_only=True``); to be
+    replaced by ``synhelpers.load_run`` once it lands.
+
+    Raises:
+        RunError: no ``metrics.json``, no such seed, no graph to load, or a graph that is not
+            the one the run was trained on (fingerprints differ).
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / "metrics.json").exists():
+        raise RunError(f"{run_dir}: no metrics.json (not a run folder from `train`)")
+    metrics = read_json(run_dir / "metrics.json")
+    seeds = metrics.get("seeds", [])
+    if not 0 <= seed_index < len(seeds):
+        raise RunError(f"{run_dir}: seed index {seed_index} not in the run's {len(seeds)} seed(s)")
+    if data is None:
+        if "data_path" not in metrics:
+            raise RunError(f"{run_dir}/metrics.json records no data_path; pass --data GRAPH_FOLDER")
+        data = metrics["data_path"]
+    if not hasattr(data, "edge_index"):
+        data = load_data(data)
+    if graph_fingerprint(data) != metrics.get("data_fingerprint"):
+        raise RunError(f"{run_dir}: the graph differs from the one the run was trained on "
+                       f"(fingerprint {graph_fingerprint(data)} != {metrics.get('data_fingerprint')})")
+    entry = seeds[seed_index]
+    known = {f.name for f in fields(TrainConfig)}
+    train_cfg = TrainConfig(**{k: v for k, v in metrics["config"].items() if k in known})
+    module = NodeClassifier(metrics["model"], ModelConfig(**entry["model_config"]), train_cfg,
+                            metrics["label_columns"])
+    module.load_state_dict(load_checkpoint_state(run_dir / entry["checkpoint"])["state_dict"])
+    return module.eval(), metrics, data
+
+
+def _inputs(module, data, column: str, strategy: str, mc_samples: int, seed: int) -> dict:
+    """The strategy's input: probs, MC-dropout probs or fused embeddings."""
+    if strategy == "bald":
+        return {"mc_probs": mc_dropout_probs(lambda: module(data)[column], module.model,
+                                             T=mc_samples, seed=seed)}
+    if strategy == "coreset":
+        if not hasattr(module.model, "embed"):
+            raise RunError(f"strategy 'coreset' needs a model with embed(); {type(module.model).__name__} "
+                           "has none (use margin, entropy, bald or random)")
+        with torch.no_grad():
+            return {"embeddings": module.model.embed(data)["fused"]}
+    return {}
+
+
+def suggest(run_dir, *, n: int = 50, strategy: str = "margin", data=None, label: str | None = None,
+            seed_index: int = 0, mc_samples: int = 20, seed: int = 0) -> pd.DataFrame:
+    """The ``n`` unlabelled neurons to annotate first (columns in the module docstring).
+
+    Args:
+        run_dir: a run folder from ``train``. data: its graph (None: ``metrics.json``'s
+        ``data_path``). label: the label column (default: the run's first). seed_index: which
+        seed's checkpoint. mc_samples: MC-dropout passes for ``bald``. seed: for ``random``,
+        ``bald`` and ``coreset``.
+    """
+    if strategy not in STRATEGIES:
+        raise RunError(f"unknown strategy {strategy!r}; allowed: {', '.join(STRATEGIES)}")
+    module, metrics, data = load_trained(run_dir, data, seed_index)
+    column = label or metrics["label_columns"][0]
+    if column not in metrics["label_columns"]:
+        raise RunError(f"--label {column!r}: the run predicts {metrics['label_columns']}")
+    y = data[f"y_{column}"]
+    with torch.no_grad():
+        probs = module(data)[column].float().softmax(-1)
+    table = rank_candidates(strategy, probs=probs, labelled_mask=y >= 0, candidate_mask=y < 0,
+                            n=n, seed=seed, **_inputs(module, data, column, strategy, mc_samples, seed))
+    return _as_table(table, data, column, probs)
+
+
+def _as_table(table: pd.DataFrame, data, column: str, probs: torch.Tensor) -> pd.DataFrame:
+    names = list(data.label_names[column])
+    idx = torch.as_tensor(table["index"].to_numpy().copy())
+    conn = data.connectome[idx] if "connectome" in data else torch.zeros_like(idx)
+    conn_names = list(getattr(data, "connectome_names", None) or [str(getattr(data, "dataset_name", ""))])
+    best = probs[idx].max(-1)
+    out = pd.DataFrame({
+        "rank": table["rank"].to_numpy(), "bodyId": data.body_id[idx].numpy(),
+        "connectome": [conn_names[int(c)] for c in conn], "score": table["score"].to_numpy(),
+        "prediction": [names[int(i)] for i in best.indices], "probability": best.values.numpy(),
+    })
+    if "nearest_labelled" in table:
+        near = torch.as_tensor(table["nearest_labelled"].to_numpy().copy())
+        ok = near >= 0
+        safe = near.clamp_min(0)
+        out["nearest_labelled_bodyId"] = torch.where(ok, data.body_id[safe], -1).numpy()
+        out["nearest_labelled_class"] = [names[int(c)] if k else "" for c, k in
+                                         zip(data[f"y_{column}"][safe], ok)]
+        out["nearest_labelled_distance"] = table["distance"].to_numpy()
+    return out
