@@ -323,7 +323,7 @@ def _pair_sums(df: pd.DataFrame, body_sorted, weight: np.ndarray | None):
     n = len(body_sorted)
     pre, post = df["bodyId_pre"].to_numpy(np.int64), df["bodyId_post"].to_numpy(np.int64)
     keys, sums = [], []
-    for start in range(0, len(df), BLOCK_ROWS):
+    for start in range(0, max(len(df), 1), BLOCK_ROWS):  # one (empty) block for no rows
         b = slice(start, start + BLOCK_ROWS)
         key = np.searchsorted(body_sorted, pre[b]) * n + np.searchsorted(body_sorted, post[b])
         ukey, inv = np.unique(key, return_inverse=True)
