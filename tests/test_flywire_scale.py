@@ -254,3 +254,16 @@ def test_shared_tbars_are_deduplicated_across_blocks(monkeypatch):
 def test_docstring_examples(module):
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_check_finite_in_blocks_still_names_the_rows():
+    from synhelpers.errors import GraphError
+    from synhelpers.graph.build import check_finite
+    from synhelpers.testing.random_graph import make_random_graph
+
+    data = make_random_graph()
+    check_finite(data, "toy")  # all finite: passes
+    data.edge_roi[[3, 7], 0] = float("nan")
+    data.edge_roi[7, 1] = float("inf")
+    with pytest.raises(GraphError, match=r"'edge_roi' has 3 non-finite values .*first rows \[3, 7\]"):
+        check_finite(data, "toy")
