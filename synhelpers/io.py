@@ -13,11 +13,12 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_path", "write_json", "read_json", "sha256_file", "write_parquet"]
+__all__ = ["atomic_path", "write_json", "read_json", "sha256_file", "write_parquet",
+           "write_parquet_chunks"]
 
 
 @contextlib.contextmanager
@@ -68,6 +69,47 @@ def write_parquet(df, path: str | os.PathLike) -> Path:
     """Write a pandas DataFrame to Parquet (pyarrow, zstd), atomically. Returns the path."""
     with atomic_path(path) as tmp:
         df.to_parquet(tmp, engine="pyarrow", compression="zstd", index=False)
+    return Path(path)
+
+
+def write_parquet_chunks(frames: Iterable, path: str | os.PathLike) -> Path:
+    """Write pandas DataFrames as consecutive row groups of one Parquet file (pyarrow, zstd),
+    atomically: a table too large for memory, one chunk at a time. Returns the path.
+
+    Every frame must have the first one's columns and dtypes (the Arrow schema, pandas
+    metadata included); reading the file back gives their concatenation, as
+    :func:`write_parquet` of the concatenated frame would.
+
+    Raises:
+        ValueError: ``frames`` is empty, or a frame's schema differs from the first one's.
+
+    Example:
+        >>> import tempfile, pathlib, pandas as pd
+        >>> f = pathlib.Path(tempfile.mkdtemp()) / "t.parquet"
+        >>> _ = write_parquet_chunks((pd.DataFrame({"a": [i, i + 1]}) for i in (0, 2)), f)
+        >>> pd.read_parquet(f)["a"].tolist()
+        [0, 1, 2, 3]
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with atomic_path(path) as tmp:
+        writer = None
+        try:
+            for df in frames:
+                table = pa.Table.from_pandas(df, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
+                elif not table.schema.equals(writer.schema, check_metadata=True):
+                    raise ValueError(f"{path}: a chunk's columns or dtypes differ from the first "
+                                     f"chunk's:\n{table.schema}\nvs\n{writer.schema}")
+                writer.write_table(table)
+                del table
+        finally:
+            if writer is not None:
+                writer.close()
+        if writer is None:
+            raise ValueError(f"{path}: no frames to write")
     return Path(path)
 
 

@@ -181,11 +181,14 @@ def check_finite(data: Data, name: str) -> None:
     """
     for key, value in data.items():
         if torch.is_tensor(value) and value.is_floating_point():
+            # in blocks: torch.isfinite makes a full-size |x| copy and two masks (3 GB for a
+            # FlyWire-size edge_roi); the full mask is made only to name the rows of an error
+            if all(bool(torch.isfinite(part).all()) for part in value.reshape(-1).split(1 << 24)):
+                continue
             bad = ~torch.isfinite(value)
-            if bad.any():
-                rows = torch.nonzero(bad.reshape(value.shape[0], -1).any(1)).flatten()[:5]
-                raise GraphError(f"{name}: graph tensor '{key}' has {int(bad.sum()):,} non-finite "
-                                 f"values after normalisation (first rows {rows.tolist()})")
+            rows = torch.nonzero(bad.reshape(value.shape[0], -1).any(1)).flatten()[:5]
+            raise GraphError(f"{name}: graph tensor '{key}' has {int(bad.sum()):,} non-finite "
+                             f"values after normalisation (first rows {rows.tolist()})")
 
 
 def _attach_points(data: Data, con: Connectome, cfg: GraphConfig, nodes, edge_key, roi_names):
@@ -216,6 +219,14 @@ def _attach_gap_junctions(data: Data, gaps: pd.DataFrame, nodes) -> None:
     data.gap_weight = torch.from_numpy(np.r_[w, w])
 
 
+def _features(data: Data, edge_roi: np.ndarray) -> torch.Tensor:
+    """Normalise ``edge_roi`` (E, R) in place to per-edge ROI fractions and return the node
+    features ``x`` of :func:`~synhelpers.graph.features.wiring_features`."""
+    edge_roi /= np.maximum(edge_roi.sum(1, keepdims=True), 1e-12)
+    return wiring_features(data.edge_index, data.edge_weight, torch.from_numpy(edge_roi),
+                           int(data.num_nodes), data.connectome)
+
+
 def build_graph(con: Connectome, cfg: GraphConfig = GraphConfig(), *, progress: bool = False) -> Data:
     """Build the neuron graph of ``con`` (see the module docstring for the attributes).
 
@@ -242,22 +253,26 @@ def build_graph(con: Connectome, cfg: GraphConfig = GraphConfig(), *, progress: 
     edge_key, edge_weight, inv, w = _edges(conns, nodes, n)
     e = len(edge_key)
     roi_names, edge_roi = _connection_rois(conns, inv, w, e) if "roi" in conns.columns else ([], None)
+    del inv, w
     tick(f"{e:,} edges from {len(conns):,} connection rows")
     data = Data(num_nodes=n, body_id=torch.from_numpy(body),
                 connectome=torch.zeros(n, dtype=torch.long), connectome_names=[con.name],
                 edge_index=torch.from_numpy(np.stack([edge_key // n, edge_key % n])),
                 edge_weight=torch.from_numpy(edge_weight.astype(np.float32)))
+    # with ROIs from the connections, the features come first: their (E, R) temporaries are
+    # then never in memory together with the synapse tables (the values are the same)
+    x = None if edge_roi is None else _features(data, edge_roi)
     roi_names, syn_roi, syn_ptr = _attach_points(data, con, cfg, nodes, edge_key, roi_names)
     if edge_roi is None:
         edge_roi = (_synapse_edge_rois(syn_roi, syn_ptr, e, len(roi_names)) if syn_roi is not None
                     else np.zeros((e, 0), np.float32))
+        x = _features(data, edge_roi)
     if getattr(con, "gap_junctions", None) is not None:
         _attach_gap_junctions(data, con.gap_junctions, nodes)
     tick("synapse sets, sites and gap junctions")
-    edge_roi /= np.maximum(edge_roi.sum(1, keepdims=True), 1e-12)
     data.edge_roi = torch.from_numpy(edge_roi)
     data.roi_names = list(roi_names)
-    data.x = wiring_features(data.edge_index, data.edge_weight, data.edge_roi, n, data.connectome)
+    data.x = x
     attach_labels_and_split(data, neurons, labels, cfg)
     data.dataset_name = con.name
     check_finite(data, con.name)

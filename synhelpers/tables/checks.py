@@ -7,7 +7,10 @@ column and the first offending rows, e.g.::
         row 3: bodyId=10, kind='PRE'
 
 They are the building blocks of :func:`synhelpers.tables.contract.validate_tables`; every
-check is vectorised (no per-row Python loop).
+check is vectorised (no per-row Python loop) and memory-lean: columns are read in their own
+dtype (no float64 copy of a coordinate table) and long columns are checked in blocks of
+:data:`BLOCK_ROWS` rows, so a FlyWire-size synapse table (~54M rows) needs no full-length
+temporary beyond a boolean mask, and that only when a check fails.
 """
 
 from __future__ import annotations
@@ -46,6 +49,28 @@ MAX_ABS_COORD = 1e12
 SITE_KINDS = ("pre", "post")
 _INT64_MAX = np.iinfo(np.int64).max
 _MAX_ROWS_SHOWN = 5
+#: Rows per block of the blockwise checks.
+BLOCK_ROWS = 1 << 23
+
+
+def _mask_by_blocks(n: int, block_mask) -> np.ndarray | None:
+    """The (n,) bool mask ``block_mask(slice)`` gives block by block, or ``None`` when it is
+    False everywhere (then no full-length mask is ever built)."""
+    mask = None
+    for start in range(0, n, BLOCK_ROWS):
+        b = slice(start, min(start + BLOCK_ROWS, n))
+        m = block_mask(b)
+        if m.any():
+            if mask is None:
+                mask = np.zeros(n, bool)
+            mask[b] = m
+    return mask
+
+
+def _own_numbers(s: pd.Series) -> np.ndarray:
+    """A numeric column as numpy in its own dtype (no copy); else as float64 (NaN missing)."""
+    values = s.to_numpy()
+    return values if values.dtype.kind in "iuf" else s.to_numpy(np.float64, na_value=np.nan)
 
 
 class TableError(ValueError):
@@ -185,9 +210,13 @@ def _check_int64(df: pd.DataFrame, col: str, file: str) -> None:
 def check_known_ids(df, col: str, body_sorted: np.ndarray, *, file: str, columns: list[str]) -> None:
     """Every id in ``df[col]`` is a neuron of the (sorted, int64) ``body_sorted``."""
     values = df[col].to_numpy(np.int64)
-    pos = np.searchsorted(body_sorted, values).clip(0, len(body_sorted) - 1)
-    bad = body_sorted[pos] != values
-    if bad.any():
+
+    def unknown(b: slice) -> np.ndarray:
+        pos = np.searchsorted(body_sorted, values[b]).clip(0, len(body_sorted) - 1)
+        return body_sorted[pos] != values[b]
+
+    bad = _mask_by_blocks(len(values), unknown)
+    if bad is not None:
         n_ids = len(np.unique(values[bad]))
         fail(df, bad, file=file, column=col, columns=columns,
              what=f"references {n_ids:,} bodyId(s) absent from the neurons table")
@@ -203,16 +232,20 @@ def check_positive(df, col: str, *, file: str, columns: list[str], what: str) ->
 def check_coordinates(df, cols, *, file: str, id_columns: list[str]) -> None:
     """Coordinates are finite and at most :data:`MAX_ABS_COORD` in absolute value."""
     for col in cols:
-        v = df[col].to_numpy(np.float64, na_value=np.nan)
-        show = [*id_columns, col]
-        bad = ~np.isfinite(v)
-        if bad.any():
+        _check_coordinate_column(df, col, file, [*id_columns, col])
+
+
+def _check_coordinate_column(df, col: str, file: str, show: list[str]) -> None:
+    v = _own_numbers(df[col])
+    if v.dtype.kind == "f":  # integers are always finite
+        bad = _mask_by_blocks(len(v), lambda b: ~np.isfinite(v[b]))
+        if bad is not None:
             fail(df, bad, file=file, column=col, columns=show, what="has NaN or infinite coordinates")
-        bad = np.abs(v) > MAX_ABS_COORD
-        if bad.any():
-            fail(df, bad, file=file, column=col, columns=show,
-                 what=f"has coordinates beyond +-{MAX_ABS_COORD:g}, larger than any connectome in "
-                      "any unit (a wrapped integer or a mis-scaled column?)")
+    if len(v) and (v.min() < -MAX_ABS_COORD or v.max() > MAX_ABS_COORD):
+        bad = _mask_by_blocks(len(v), lambda b: (v[b] < -MAX_ABS_COORD) | (v[b] > MAX_ABS_COORD))
+        fail(df, bad, file=file, column=col, columns=show,
+             what=f"has coordinates beyond +-{MAX_ABS_COORD:g}, larger than any connectome in "
+                  "any unit (a wrapped integer or a mis-scaled column?)")
 
 
 def check_confidence(df, col: str, *, file: str, id_columns: list[str]) -> None:
@@ -221,7 +254,7 @@ def check_confidence(df, col: str, *, file: str, id_columns: list[str]) -> None:
         return
     if not _is_number(df[col].dtype):
         _fail_dtype(df, col, file, "a float dtype with values in [0, 1]")
-    v = df[col].to_numpy(np.float64, na_value=np.nan)
+    v = _own_numbers(df[col])  # NaN compares False: allowed
     bad = (v < 0) | (v > 1)
     if bad.any():
         fail(df, bad, file=file, column=col, columns=[*id_columns, col],
@@ -268,15 +301,10 @@ def check_weights_match(connections: pd.DataFrame, synapses: pd.DataFrame, files
     Pairs are keyed by the positions of their bodyIds among the sorted neurons (int64-safe).
     """
     n = len(body_sorted)
-
-    def pair_key(df):
-        return (np.searchsorted(body_sorted, df["bodyId_pre"].to_numpy(np.int64)) * n
-                + np.searchsorted(body_sorted, df["bodyId_post"].to_numpy(np.int64)))
-
-    ckey, inv = np.unique(pair_key(connections), return_inverse=True)
-    cw = np.bincount(inv, weights=connections["weight"].to_numpy(np.float64))
-    skey, sc = np.unique(pair_key(synapses), return_counts=True)
-    keys = np.union1d(ckey, skey)
+    ckey, cw = _pair_sums(connections, body_sorted, connections["weight"].to_numpy(np.float64))
+    skey, sc = _pair_sums(synapses, body_sorted, None)
+    keys = np.sort(np.concatenate([ckey, skey]))  # = np.union1d (both sorted), sort-based
+    keys = keys[np.r_[True, keys[1:] != keys[:-1]]]
     w = np.zeros(len(keys))
     c = np.zeros(len(keys))
     w[np.searchsorted(keys, ckey)] = cw
@@ -293,6 +321,26 @@ def check_weights_match(connections: pd.DataFrame, synapses: pd.DataFrame, files
             WeightMismatchWarning,
             stacklevel=3,
         )
+
+
+def _pair_sums(df: pd.DataFrame, body_sorted, weight: np.ndarray | None):
+    """Sorted pair keys ``pre_pos * N + post_pos`` of ``df`` and the summed ``weight`` (the row
+    count when ``None``) per key, block by block (no full-length key array)."""
+    n = len(body_sorted)
+    pre, post = df["bodyId_pre"].to_numpy(np.int64), df["bodyId_post"].to_numpy(np.int64)
+    keys, sums = [], []
+    for start in range(0, max(len(df), 1), BLOCK_ROWS):  # one (empty) block for no rows
+        b = slice(start, start + BLOCK_ROWS)
+        key = np.searchsorted(body_sorted, pre[b]) * n + np.searchsorted(body_sorted, post[b])
+        ukey, inv = np.unique(key, return_inverse=True)
+        keys.append(ukey)
+        sums.append(np.bincount(inv, weights=None if weight is None else weight[b],
+                                minlength=len(ukey)))
+    if len(keys) == 1:
+        return keys[0], sums[0]
+    ukey, inv = np.unique(np.concatenate(keys), return_inverse=True)
+    return ukey, np.bincount(inv, weights=np.concatenate(sums).astype(np.float64),
+                             minlength=len(ukey))
 
 
 # --------------------------------------------------------------------------- units

@@ -79,6 +79,8 @@ __all__ = [
 
 #: Key of ``neurons.parquet``'s pandas ``attrs`` where :func:`write_tables` keeps name and voxel_nm.
 _ATTRS_KEY = "synhelpers"
+#: ``pyarrow.Table.to_pandas`` options of :func:`load_tables` (same frames, lower peak memory).
+_LEAN_READ = {"self_destruct": True}
 
 
 @dataclass
@@ -350,7 +352,10 @@ def _read_frames(path: Path, wanted: dict[str, bool]) -> tuple[dict, dict]:
         if not wanted.get(table, True):
             continue
         try:
-            frames[table] = pd.read_parquet(f, engine="pyarrow")
+            # self_destruct: Arrow buffers are freed column by column as they are converted, so
+            # a large table is not held twice (Arrow + pandas); not split_blocks, whose
+            # zero-copy columns would be read-only
+            frames[table] = pd.read_parquet(f, engine="pyarrow", to_pandas_kwargs=_LEAN_READ)
         except Exception as e:  # corrupt, truncated or not Parquet
             raise TableError(f"cannot be read as Parquet ({type(e).__name__}: {e})", file=str(f)) from e
     return frames, files

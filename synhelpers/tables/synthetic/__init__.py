@@ -4,12 +4,15 @@ No account and no network are needed. The generator writes the same three tables
 neuPrint download (:mod:`synhelpers.tables`), calibrated on public hemibrain facts
 (``docs/data-contract.md``) and built so that its difficulty is known:
 
-* **Size.** 200 neurons up to hemibrain scale (21,739 neurons, ~3.5M connections, ~14M
-  synaptic pairs). Mean out-degree grows with size (~30 at 2,000 neurons, ~163 at 21,739, as in the
-  hemibrain); synapses per connection are geometric with
-  mean 4 (58 % of connections have 1 to 3); per-neuron degree propensities are log-normal
-  (sigma 0.95 out, 1.13 in, matching the hemibrain's mean/median ratio of pre- and
-  post-synapse counts), so synapse counts are heavy tailed.
+* **Size.** 200 neurons up to hemibrain scale (21,739 neurons, ~3.4M connections, ~13.5M
+  synaptic pairs) and on to FlyWire scale (139,255 neurons, ~16.8M connections, ~54M
+  synaptic pairs). Mean out-degree grows with size up to the hemibrain's (~30 at 2,000
+  neurons, ~155 at 21,739; hemibrain ~163) and then falls to FlyWire's (~120); synapses per
+  connection are geometric with mean 4 up to hemibrain size (58 % of connections have 1 to
+  3), falling to 3.2 at FlyWire size (see :class:`SyntheticConfig`). Per-neuron degree
+  propensities are log-normal (sigma 0.95 out, 1.13 in, matching the hemibrain's mean/median
+  ratio of pre- and post-synapse counts), so synapse counts are heavy tailed. Above
+  hemibrain size the synapses are drawn and written in chunks of edges (:mod:`.chunked`).
 * **Space.** Coordinates are int32 voxels (8 nm) in a 35,000 x 40,000 x 41,000 box with ~30
   named ROIs. A synapse of connection ``i -> j`` lies in an ROI drawn from
   ``out_roi[class_i] * in_roi[class_j]``, at the ROI centre plus class-specific *zones*

@@ -13,7 +13,8 @@ import numpy as np
 from .config import BOX, NT_SYNAPSE_DISTANCE, SyntheticConfig
 from .design import Design
 
-__all__ = ["categorical", "sample_neurons", "sample_edges", "sample_synapses", "SynapseSample"]
+__all__ = ["categorical", "sample_neurons", "sample_edges", "sample_synapses", "SynapseSample",
+           "neuron_offsets"]
 
 
 def categorical(rng, cum: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -95,12 +96,22 @@ def _synapse_rois(cfg, rng, d: Design, cls, pre, post, weight):
     return syn_edge, syn_roi
 
 
-def _synapse_positions(cfg, rng, d: Design, cls, nt_true, pre, post, syn_edge, syn_roi):
-    """ROI centre + class zones + neuron and connection offsets + noise; PSD at an NT distance."""
+def neuron_offsets(cfg, rng) -> np.ndarray:
+    """(N, 3) float64 per-neuron offset of its synapses, in ROI radii."""
+    return rng.normal(0, 0.08, (cfg.n_neurons, 3))
+
+
+def _synapse_positions(cfg, rng, d: Design, cls, nt_true, pre, post, syn_edge, syn_roi,
+                       neuron_off=None):
+    """ROI centre + class zones + neuron and connection offsets + noise; PSD at an NT distance.
+
+    ``neuron_off`` (N, 3): the per-neuron offsets, drawn here from ``rng`` when ``None``.
+    """
     n_syn = len(syn_edge)
     c_pre, c_post = cls[pre][syn_edge], cls[post][syn_edge]
     radius = d.roi_radius[syn_roi][:, None]
-    neuron_off = rng.normal(0, 0.08, (cfg.n_neurons, 3))  # in ROI radii
+    if neuron_off is None:
+        neuron_off = neuron_offsets(cfg, rng)
     conn_off = rng.normal(0, 0.10, (len(pre), 3)).astype(np.float32)
     pos_pre = (
         d.roi_center[syn_roi]
@@ -119,10 +130,16 @@ def _synapse_positions(cfg, rng, d: Design, cls, nt_true, pre, post, syn_edge, s
             np.clip(np.rint(pos_post), lo, hi).astype(np.int32))
 
 
-def sample_synapses(cfg, rng, d: Design, cls, nt_true, pre, post, weight) -> SynapseSample:
-    """``weight[e]`` synaptic pairs for every edge ``e`` (see :class:`SynapseSample`)."""
+def sample_synapses(cfg, rng, d: Design, cls, nt_true, pre, post, weight,
+                    neuron_off=None) -> SynapseSample:
+    """``weight[e]`` synaptic pairs for every edge ``e`` (see :class:`SynapseSample`).
+
+    ``neuron_off``: (N, 3) per-neuron offsets (:func:`neuron_offsets`), shared by the chunks
+    of a chunked draw; ``None`` draws them from ``rng`` (the one-pass draw order).
+    """
     syn_edge, syn_roi = _synapse_rois(cfg, rng, d, cls, pre, post, weight)
-    pos_pre, pos_post = _synapse_positions(cfg, rng, d, cls, nt_true, pre, post, syn_edge, syn_roi)
+    pos_pre, pos_post = _synapse_positions(cfg, rng, d, cls, nt_true, pre, post, syn_edge, syn_roi,
+                                           neuron_off)
     n_syn = len(syn_edge)
     conf_pre = (0.5 + 0.5 * rng.beta(5.0, 1.5, n_syn)).astype(np.float32)
     conf_post = (0.5 + 0.5 * rng.beta(4.0, 1.5, n_syn)).astype(np.float32)
