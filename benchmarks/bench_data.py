@@ -9,6 +9,8 @@ is the steadier number. Peak RSS is in GB (10^9 bytes).
 
     python benchmarks/bench_data.py                              # 2,000 and 21,739 neurons
     nice -n 19 python benchmarks/bench_data.py --neurons 2000 21739 139255 --min-available-gb 14
+    python benchmarks/bench_data.py --neurons 139255 --stages generate --keep   # then:
+    python benchmarks/bench_data.py --neurons 139255 --stages build epoch --keep
     python benchmarks/bench_data.py --plot                       # figure from the saved results
     python benchmarks/bench_data.py --markdown                   # RESULTS.md rows, saved results
 
@@ -133,14 +135,19 @@ def _run_stage(stage: str, n: int, d: Path, args) -> dict:
 
 
 def _run_size(n: int, args) -> dict:
-    """Every stage of one size, in fresh subprocesses, in a scratch folder."""
-    root = Path(tempfile.mkdtemp(prefix=f"bench-data-{n}-", dir=args.scratch))
+    """The chosen stages of one size, each in a fresh subprocess, in a scratch folder (kept
+    with ``--keep``, so that later stages can run in another call)."""
+    if args.keep:
+        root = Path(args.scratch or tempfile.gettempdir()) / f"bench-data-{n}-seed-{args.seed}"
+        root.mkdir(parents=True, exist_ok=True)
+    else:
+        root = Path(tempfile.mkdtemp(prefix=f"bench-data-{n}-", dir=args.scratch))
     row: dict = {"neurons": n, "seed": args.seed, "threads": args.threads,
                  "date": time.strftime("%Y-%m-%d"),
                  "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
                             f"Python {platform.python_version()}"}
     try:
-        for stage in STAGES:
+        for stage in args.stages:
             avail = _available_gb()
             if avail < args.min_available_gb:
                 row[stage] = {"skipped": f"{avail:.1f} GB available < {args.min_available_gb} GB"}
@@ -150,7 +157,8 @@ def _run_size(n: int, args) -> dict:
             row[stage] = _run_stage(stage, n, root, args)
             print(f"[bench] {n:,} neurons, {stage}: {json.dumps(row[stage])}", flush=True)
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
     return row
 
 
@@ -160,7 +168,11 @@ def _load_results() -> list[dict]:
 
 def _save_results(rows: list[dict]) -> None:
     old = {r["neurons"]: r for r in _load_results()}
-    old.update({r["neurons"]: r for r in rows})
+    for r in rows:  # the stages run now replace those of an earlier run of the same size
+        before = old.get(r["neurons"], {})
+        done = {k: v for k, v in r.items() if not (isinstance(v, dict) and "skipped" in v
+                                                   and "peak_rss_gb" in before.get(k, {}))}
+        old[r["neurons"]] = {**before, **done}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(sorted(old.values(), key=lambda r: r["neurons"]), indent=1) + "\n")
 
@@ -181,6 +193,25 @@ def _markdown(rows: list[dict]) -> None:
               f"| {cell(b, 'wall_s')} / {cell(b, 'cpu_s')} | {cell(b, 'peak_rss_gb')} "
               f"| {cell(b, 'graph_pt_gb')} | {cell(e, 'wall_s')} / {cell(e, 'cpu_s')} "
               f"| {cell(e, 'peak_rss_gb')} |")
+
+
+def _growth(rows: list[dict]) -> None:
+    """Log-log slopes between successive sizes: cost ~ neurons ** slope (and per synapse pair)."""
+    import math
+
+    print("\n| from -> to (neurons) | synapse pairs x | " + " | ".join(
+        f"{s} CPU slope | {s} peak RSS slope" for s in STAGES) + " |")
+    print("|---|---:|" + "---:|" * (2 * len(STAGES)))
+    done = [r for r in rows if "synapse_pairs" in r.get("generate", {})]
+    for a, b in zip(done[:-1], done[1:]):
+        dn = math.log(b["neurons"] / a["neurons"])
+        cells = []
+        for s in STAGES:
+            for key in ("cpu_s", "peak_rss_gb"):
+                x, y = a.get(s, {}).get(key), b.get(s, {}).get(key)
+                cells.append(f"{math.log(y / x) / dn:.2f}" if x and y else "-")
+        ratio = b["generate"]["synapse_pairs"] / a["generate"]["synapse_pairs"]
+        print(f"| {a['neurons']:,} -> {b['neurons']:,} | {ratio:.1f} | " + " | ".join(cells) + " |")
 
 
 def _plot(rows: list[dict]) -> list[Path]:
@@ -221,6 +252,10 @@ def main() -> None:
     ap.add_argument("--min-available-gb", type=float, default=0.0,
                     help="skip the remaining stages of a size when less memory is available")
     ap.add_argument("--scratch", default=None, help="folder for the tables and graph (default: TMPDIR)")
+    ap.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES),
+                    help="stages to run (a later stage needs the earlier ones' files: --keep)")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep SCRATCH/bench-data-N-seed-S for a later call (else it is deleted)")
     ap.add_argument("--markdown", action="store_true", help="print RESULTS.md rows")
     ap.add_argument("--plot", action="store_true", help="plot the saved results into figures/")
     ap.add_argument("--_child", choices=STAGES, help=argparse.SUPPRESS)
@@ -237,6 +272,7 @@ def main() -> None:
         _save_results(rows)
     if args.markdown:
         _markdown(_load_results())
+        _growth(_load_results())
     if args.plot:
         print("\n".join(map(str, _plot(_load_results()))))
 
