@@ -70,20 +70,19 @@ def resolve(profile: str | None = None) -> Profile:
 SMALL_CAPS = {"neurons": 300, "max_epochs": 3, "min_epochs": 1, "seeds": 2, "splits": 2}
 
 
-def apply_profile_caps(args, names=tuple(SMALL_CAPS)) -> str:
+def apply_profile_caps(args, names=tuple(SMALL_CAPS), profile: str | None = None) -> str:
     """Under ``SYNHELPERS_PROFILE=small``, lower the command-line values in ``names`` to
     :data:`SMALL_CAPS`; returns a note saying what changed ('' otherwise). ``args`` is an
-    ``argparse.Namespace``; the default profile changes nothing.
+    ``argparse.Namespace``; the default profile changes nothing. ``profile``: None reads
+    ``$SYNHELPERS_PROFILE``.
 
     Example:
-        >>> import argparse, os
-        >>> os.environ["SYNHELPERS_PROFILE"] = "small"
+        >>> import argparse
         >>> a = argparse.Namespace(neurons=2000)
-        >>> apply_profile_caps(a), a.neurons
+        >>> apply_profile_caps(a, profile="small"), a.neurons
         ('small profile (SYNHELPERS_PROFILE=small): --neurons 2000 -> 300', 300)
-        >>> del os.environ["SYNHELPERS_PROFILE"]
     """
-    if os.environ.get("SYNHELPERS_PROFILE") != "small":
+    if (profile or os.environ.get("SYNHELPERS_PROFILE")) != "small":
         return ""
     changed = []
     for name in names:

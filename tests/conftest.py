@@ -40,3 +40,14 @@ def hemibrain_meta_path() -> Path:
     if not HEMIBRAIN_META.exists():
         pytest.skip("../shared/data/hemibrain_meta.csv is not present")
     return HEMIBRAIN_META
+
+
+@pytest.fixture(autouse=True)
+def _profile_unchanged():
+    """A test (or a doctest it runs) that changes ``$SYNHELPERS_PROFILE`` would make every
+    later notebook of the session run in another profile: fail that test instead."""
+    import os
+
+    before = os.environ.get("SYNHELPERS_PROFILE")
+    yield
+    assert os.environ.get("SYNHELPERS_PROFILE") == before, "the test changed $SYNHELPERS_PROFILE"

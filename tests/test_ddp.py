@@ -75,7 +75,7 @@ def test_ddp_two_cpu_processes(graph_dir, tmp_path):
     assert s["world_size"] == 2 and s["test_evaluations"] == 1
     assert s["steps_per_epoch"] == math.ceil(math.ceil(seeds.numel() / 2) / BATCH)
     assert len(s["history"]["val_macro_f1"]) == EPOCHS
-    single = run_training(graph, TrainConfig(
+    single = run_training(graph_dir, TrainConfig(  # a folder, as the CLI passes it
         task="cell_class", batch_size=BATCH, fanouts=FANOUTS, max_epochs=EPOCHS, min_epochs=EPOCHS,
         patience=5, accelerator="cpu", num_threads=1, progress="none", model_overrides=SMALL),
         tmp_path / "single")
