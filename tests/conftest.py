@@ -51,3 +51,24 @@ def _profile_unchanged():
     before = os.environ.get("SYNHELPERS_PROFILE")
     yield
     assert os.environ.get("SYNHELPERS_PROFILE") == before, "the test changed $SYNHELPERS_PROFILE"
+
+
+def pytest_configure(config):
+    """Small-profile notebooks and commands of this session write to a fresh scratch folder, so
+    that runs saved by an earlier session (perhaps by older code) are never reused by a test."""
+    import os
+    import tempfile
+
+    if "SYNHELPERS_SCRATCH" not in os.environ:
+        config._synhelpers_scratch = tempfile.mkdtemp(prefix="synhelpers-small-")
+        os.environ["SYNHELPERS_SCRATCH"] = config._synhelpers_scratch
+
+
+def pytest_unconfigure(config):
+    import os
+    import shutil
+
+    scratch = getattr(config, "_synhelpers_scratch", None)
+    if scratch:
+        shutil.rmtree(scratch, ignore_errors=True)
+        os.environ.pop("SYNHELPERS_SCRATCH", None)

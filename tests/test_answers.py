@@ -252,6 +252,20 @@ def test_load_run_returns_model_configs_and_fingerprint(hybrid_run, graph):
         assert torch.equal(v, mine[k]), k
 
 
+def test_weights_of_another_model_version_are_refused_in_one_line(hybrid_run, tmp_path):
+    from synhelpers.errors import RunError
+    from synhelpers.runs.load import load_model
+
+    ckpt = hybrid_run / read_json(hybrid_run / "metrics.json")["seeds"][0]["checkpoint"]
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    key = next(k for k in state["state_dict"] if ".heads." in k)
+    state["state_dict"][key.replace(".heads.", ".old_heads.")] = state["state_dict"].pop(key)
+    torch.save(state, tmp_path / "old.ckpt")
+    with pytest.raises(RunError, match=r"another version of model 'hybrid'.*train --overwrite") as e:
+        load_model(tmp_path / "old.ckpt")
+    assert "\n" not in str(e.value)
+
+
 def test_embeddings_have_fixed_size_float32_parts_and_load_with_plain_pandas(hybrid_run, graph,
                                                                            tmp_path):
     import pyarrow as pa

@@ -166,7 +166,7 @@ def _train_args(**kw):
 
 def test_cli_fewer_flags_are_checked():
     from synhelpers.errors import ConfigError
-    from synhelpers.runs.cli import _with_fewer_args
+    from synhelpers.runs.cli_options import with_fewer_args as _with_fewer_args
 
     cfg = _with_fewer_args(TrainConfig(), _train_args(loss="focal", loss_param=["gamma=2"],
                                                        augment="rotate_z,jitter", tta=4))

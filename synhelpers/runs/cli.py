@@ -29,6 +29,10 @@ __all__ = ["register", "parse_overrides", "plural"]
 def parse_overrides(items: list[str], model: str) -> dict:
     """``["gnn=gat", "hidden=32"]`` -> checked ``ModelConfig`` overrides for ``model``.
 
+    Example:
+        >>> parse_overrides(["hidden=32", "gnn=gat"], "hybrid")
+        {'hidden': 32, 'gnn': 'gat'}
+
     Raises:
         ConfigError: malformed item, unknown field (the message lists the fields), a bad value,
             or a field the model's name fixes.

@@ -85,7 +85,8 @@ def load_model(checkpoint, device="cpu") -> tuple[torch.nn.Module, dict]:
     (``model_name``, ``model_cfg``, ``train_cfg``, ``columns``).
 
     Raises:
-        RunError: the file is missing or holds no hyperparameters.
+        RunError: the file is missing, holds no hyperparameters, or holds weights of another
+            version of the model (a run saved before the model changed: retrain it).
     """
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
@@ -96,7 +97,15 @@ def load_model(checkpoint, device="cpu") -> tuple[torch.nn.Module, dict]:
         raise RunError(f"{checkpoint}: no saved hyperparameters (not a synhelpers checkpoint)")
     model = build_model(hp["model_name"], ModelConfig(**hp["model_cfg"]))
     # NodeClassifier keeps the registry model as ``self.model``: its keys start with "model."
-    model.load_state_dict({k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()})
+    state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
+    wanted = model.state_dict()
+    differ = sorted(set(state) ^ set(wanted)) or sorted(
+        k for k in state if state[k].shape != wanted[k].shape)
+    if differ:
+        raise RunError(f"{checkpoint}: weights of another version of model {hp['model_name']!r} "
+                       f"({len(differ)} differ, e.g. {differ[0]}); retrain the run "
+                       "(train --overwrite)")
+    model.load_state_dict(state)
     return model.to(device).eval(), hp
 
 

@@ -267,6 +267,16 @@ def _quiet_lightning() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+def _open_folder(out_dir: Path, cfg: TrainConfig, fingerprint: str, overwrite: bool) -> dict | None:
+    """:func:`~.run_folder.open_run_folder` in rank 0 (data-parallel: it alone writes files);
+    the other ranks only read whether the same run already finished."""
+    if is_global_zero():
+        return open_run_folder(out_dir, cfg, fingerprint, overwrite=overwrite)
+    if overwrite or run_state(out_dir, cfg, fingerprint) != "complete":
+        return None
+    return read_json(out_dir / "metrics.json")
+
+
 def run_training(data, cfg: TrainConfig, out_dir, *, quiet: bool = True,
                  overwrite: bool = False, data_path=None) -> dict:
     """Run ``cfg.splits`` x ``cfg.seeds`` trainings and write ``out_dir/metrics.json``.
@@ -290,11 +300,7 @@ def run_training(data, cfg: TrainConfig, out_dir, *, quiet: bool = True,
     check_scale(cfg, get_spec(cfg.model), resolve_launch(cfg).world_size)
     out_dir = Path(out_dir)
     fingerprint = graph_fingerprint(data)
-    if is_global_zero():  # data-parallel: rank 0 alone prepares the folder and writes files
-        saved = open_run_folder(out_dir, cfg, fingerprint, overwrite=overwrite)
-    else:
-        saved = None if overwrite or run_state(out_dir, cfg, fingerprint) != "complete" \
-            else read_json(out_dir / "metrics.json")
+    saved = _open_folder(out_dir, cfg, fingerprint, overwrite)
     if saved is not None:
         return saved
     if quiet:

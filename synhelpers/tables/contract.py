@@ -79,8 +79,7 @@ __all__ = [
 
 #: Key of ``neurons.parquet``'s pandas ``attrs`` where :func:`write_tables` keeps name and voxel_nm.
 _ATTRS_KEY = "synhelpers"
-#: ``pyarrow.Table.to_pandas`` options of :func:`load_tables` (same frames, lower peak memory).
-_LEAN_READ = {"self_destruct": True}
+_LEAN_READ = {"self_destruct": True}  # Table.to_pandas options: same frames, lower peak memory
 
 
 @dataclass
