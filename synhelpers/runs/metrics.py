@@ -11,7 +11,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score
 
 __all__ = ["macro_f1", "classification_metrics", "summarise_seeds", "SUMMARY_KEYS"]
 
@@ -36,9 +35,17 @@ def macro_f1(y_true, y_pred) -> float:
         >>> round(macro_f1([0, 0, 1, 1], [0, 1, 1, 1]), 3)
         0.733
     """
+    # By hand, not sklearn's f1_score (average="macro", zero_division=0), which it equals
+    # (tests/test_metrics.py): importing scikit-learn costs a second on every predict call.
+    y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
     if len(y_true) == 0:
         return 0.0
-    return float(f1_score(y_true, y_pred, average="macro", zero_division=0))
+    labels, codes = np.unique(np.r_[y_true, y_pred], return_inverse=True)
+    k = len(labels)
+    cm = np.bincount(codes[: len(y_true)] * k + codes[len(y_true):], minlength=k * k).reshape(k, k)
+    tp = np.diag(cm)
+    f1 = 2 * tp / (cm.sum(0) + cm.sum(1))  # 2tp / (2tp + fp + fn); never 0/0 for these labels
+    return float(f1.mean())
 
 
 def classification_metrics(y_true, y_pred, class_names: list[str], prefix: str = "") -> dict:
@@ -59,6 +66,8 @@ def classification_metrics(y_true, y_pred, class_names: list[str], prefix: str =
         >>> round(m["accuracy"], 2), m["confusion_matrix"], m["per_class_f1"]["c"]
         (0.75, [[1, 1, 0], [0, 2, 0], [0, 0, 0]], None)
     """
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score
+
     y_true = np.asarray(y_true, dtype=np.int64)
     y_pred = np.asarray(y_pred, dtype=np.int64)
     labels = np.arange(len(class_names))
