@@ -34,11 +34,10 @@ from synhelpers.runs.train import run_training
 from synhelpers.runs.vocab import align_graph, run_vocabulary
 from synhelpers.tables import load_tables, write_tables
 from synhelpers.tables.synthetic import SyntheticConfig, write_synthetic
-from synhelpers.testing.random_graph import make_random_graph
+from synhelpers.testing.random_graph import TINY_MODEL, make_random_graph
 
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = {"set_size": 8, "cloud_size": 8, "knn": 4, "hidden": 32, "point_dim": 16, "syn_dim": 16,
-         "cloud_dim": 16, "table_dim": 32}
+SMALL = TINY_MODEL
 COLUMNS = ("cell_class", "predictedNt")
 
 

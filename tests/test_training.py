@@ -12,10 +12,9 @@ from synhelpers.runs import train as run_mod
 from synhelpers.runs.config import TrainConfig
 from synhelpers.runs.module import hide_test_labels
 from synhelpers.runs.train import run_training
-from synhelpers.testing.random_graph import make_random_graph
+from synhelpers.testing.random_graph import TINY_MODEL, make_random_graph
 
-SMALL = {"set_size": 8, "cloud_size": 8, "knn": 4, "hidden": 32, "point_dim": 16, "syn_dim": 16,
-         "cloud_dim": 16, "table_dim": 32}
+SMALL = TINY_MODEL
 
 
 @pytest.fixture(scope="module")

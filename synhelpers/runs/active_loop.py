@@ -106,11 +106,12 @@ def round_graph(data, labelled: torch.Tensor, column: str):
     return out
 
 
-def _val_f1(module, graph, column: str) -> float:
+def _split_f1(module, graph, column: str, split: str) -> float:
+    """Macro-F1 of ``module`` on one split of ``graph`` (eval mode, no gradients)."""
     module.eval()
     with torch.no_grad():
         out = module(graph)[column]
-    m = label_mask(graph, column, "val")
+    m = label_mask(graph, column, split)
     return macro_f1(graph[f"y_{column}"][m].numpy(), out[m].argmax(-1).numpy())
 
 
@@ -118,7 +119,7 @@ def fit_rounds(module: NodeClassifier, graph, cfg: ActiveConfig) -> dict:
     """Train ``module`` in place on ``graph`` (early stopping on validation macro-F1); it ends
     with its best weights. Returns ``{"best_val_macro_f1", "best_epoch", "epochs"}``."""
     opt = torch.optim.AdamW(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    best, best_epoch = _val_f1(module, graph, cfg.column), -1  # a warm start may already be best
+    best, best_epoch = _split_f1(module, graph, cfg.column, "val"), -1  # a warm start may already be best
     best_state = copy.deepcopy(module.state_dict())
     epoch = 0
     for epoch in range(cfg.max_epochs):  # one full-graph step per epoch
@@ -128,22 +129,13 @@ def fit_rounds(module: NodeClassifier, graph, cfg: ActiveConfig) -> dict:
         opt.zero_grad()
         loss.backward()
         opt.step()
-        f1 = _val_f1(module, graph, cfg.column)
+        f1 = _split_f1(module, graph, cfg.column, "val")
         if f1 > best:
             best, best_epoch, best_state = f1, epoch, copy.deepcopy(module.state_dict())
         elif epoch >= cfg.min_epochs and epoch - best_epoch >= cfg.patience:
             break
     module.load_state_dict(best_state)
     return {"best_val_macro_f1": float(best), "best_epoch": best_epoch, "epochs": epoch + 1}
-
-
-def _test_f1(module, data, column: str) -> float:
-    """Macro-F1 on the test split of the fully labelled graph (one evaluation per round)."""
-    module.eval()
-    with torch.no_grad():
-        out = module(data)[column]
-    m = label_mask(data, column, "test")
-    return macro_f1(data[f"y_{column}"][m].numpy(), out[m].argmax(-1).numpy())
 
 
 def _threads(cfg: ActiveConfig) -> None:
@@ -177,7 +169,7 @@ def _pick(strategy: str, module, graph, labelled, pool, cfg: ActiveConfig, seed:
 
 def _row(strategy, seed, rnd, labelled, module, data, stats, cfg) -> dict:
     return {"strategy": strategy, "seed": seed, "round": rnd, "labels": int(labelled.sum()),
-            "test_macro_f1": _test_f1(module, data, cfg.column), **stats}
+            "test_macro_f1": _split_f1(module, data, cfg.column, "test"), **stats}
 
 
 def simulate_seed(data, cfg: ActiveConfig, seed: int, progress=None) -> list[dict]:

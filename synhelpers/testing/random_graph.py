@@ -12,7 +12,11 @@ from torch_geometric.data import Data
 from ..graph.features import wiring_features
 from ..graph.synapses import roi_centers
 
-__all__ = ["make_random_graph"]
+__all__ = ["make_random_graph", "TINY_MODEL"]
+
+#: ``ModelConfig`` overrides for a model small enough to train in a test within seconds.
+TINY_MODEL = {"set_size": 8, "cloud_size": 8, "knn": 4, "hidden": 32, "point_dim": 16, "syn_dim": 16,
+              "cloud_dim": 16, "table_dim": 32}
 
 
 def _random_split(n: int, g: torch.Generator):
