@@ -168,6 +168,22 @@ def test_fps_and_random_subsampling():
     assert ((f[0] >= 3) & (f[0] < 10)).all() and len(set(f[1].tolist())) == 4
 
 
+def test_fps_each_pick_is_farthest_from_earlier_picks():
+    """The definition, checked step by step: pick t maximises the distance to picks < t."""
+    g = torch.Generator().manual_seed(3)
+    pos = torch.rand(5, 40, 3, generator=g) * 1e4  # nm-scale coordinates
+    sizes = torch.tensor([40, 7, 12, 25, 6])
+    mask = torch.arange(40)[None] < sizes[:, None]
+    idx = farthest_point_sample(pos, mask, 6)
+    for b in range(5):
+        real = pos[b, : sizes[b]]
+        assert int(idx[b, 0]) == int(((real - real.mean(0)) ** 2).sum(-1).argmin())
+        assert len(set(idx[b].tolist())) == 6 and int(idx[b].max()) < int(sizes[b])
+        for t in range(1, 6):
+            far = torch.cdist(real, real[idx[b, :t]]).min(1).values
+            assert far[idx[b, t]] >= far.max() * (1 - 1e-6)
+
+
 def test_set_plan_covers_every_set_once():
     sizes = torch.tensor([0, 1, 2, 3, 5, 8, 9, 40, 1])
     ptr = torch.zeros(len(sizes) + 1, dtype=torch.long)
