@@ -3,6 +3,10 @@ only, warm starts, shared round 0, reuse of saved seeds) and the ``suggest`` com
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -134,3 +138,13 @@ def test_suggest_refuses_another_graph(trained_run, tmp_path):
 
     with pytest.raises(RunError, match="differs from the one the run was trained on"):
         suggest(trained_run, data=make_random_graph(num_nodes=40, num_edges=100, seed=0))
+
+
+def test_suggest_needs_no_lightning():
+    """``suggest`` reloads runs through ``load_run``: importing Lightning (and through it
+    torchmetrics and scipy) tripled its time on 2 cores."""
+    code = ("import sys, synhelpers.runs.suggest; "
+            "print(sorted(m for m in ('lightning', 'torchmetrics', 'scipy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.stdout.strip() == "[]"

@@ -18,7 +18,6 @@ Example::
 
 from __future__ import annotations
 
-from dataclasses import fields
 from pathlib import Path
 
 import pandas as pd
@@ -27,11 +26,8 @@ import torch
 from ..errors import RunError
 from ..graph.cache import graph_fingerprint, load_data
 from ..io import read_json
-from ..models import ModelConfig
 from .active import STRATEGIES, mc_dropout_probs, rank_candidates
-from .config import TrainConfig
-from .module import NodeClassifier
-from .train import load_checkpoint_state
+from .load import load_run
 
 __all__ = ["suggest", "load_trained", "SUGGEST_COLUMNS"]
 
@@ -40,11 +36,9 @@ SUGGEST_COLUMNS = ("rank", "bodyId", "connectome", "score", "prediction", "proba
 
 
 def load_trained(run_dir, data=None, seed_index: int = 0):
-    """``(module, metrics, data)``: the selected checkpoint of one seed of a saved run, in eval
-    mode, and its graph (``data``, else the run's recorded ``data_path``).
-
-    A private loader (``metrics.json`` + the checkpoint read with ``weights_only=True``); to be
-    replaced by ``synhelpers.load_run`` once it lands.
+    """``(model, metrics, data)``: the selected checkpoint of one seed of a saved run (the
+    registry model, eval mode, through :func:`~synhelpers.runs.load.load_run`, so Lightning is
+    never imported), and its graph (``data``, else the run's recorded ``data_path``).
 
     Raises:
         RunError: no ``metrics.json``, no such seed, no graph to load, or a graph that is not
@@ -67,25 +61,20 @@ def load_trained(run_dir, data=None, seed_index: int = 0):
         raise RunError(f"{run_dir}: the graph differs from the one the run was trained on "
                        f"(fingerprint {graph_fingerprint(data)} != {metrics.get('data_fingerprint')})")
     entry = seeds[seed_index]
-    known = {f.name for f in fields(TrainConfig)}
-    train_cfg = TrainConfig(**{k: v for k, v in metrics["config"].items() if k in known})
-    module = NodeClassifier(metrics["model"], ModelConfig(**entry["model_config"]), train_cfg,
-                            metrics["label_columns"])
-    module.load_state_dict(load_checkpoint_state(run_dir / entry["checkpoint"])["state_dict"])
-    return module.eval(), metrics, data
+    run = load_run(run_dir, split=int(entry.get("split", 0)), seeds=[int(entry["seed"])])
+    return run.model, metrics, data
 
 
-def _inputs(module, data, column: str, strategy: str, mc_samples: int, seed: int) -> dict:
+def _inputs(model, data, column: str, strategy: str, mc_samples: int, seed: int) -> dict:
     """The strategy's input: probs, MC-dropout probs or fused embeddings."""
     if strategy == "bald":
-        return {"mc_probs": mc_dropout_probs(lambda: module(data)[column], module.model,
-                                             T=mc_samples, seed=seed)}
+        return {"mc_probs": mc_dropout_probs(lambda: model(data)[column], model, T=mc_samples, seed=seed)}
     if strategy == "coreset":
-        if not hasattr(module.model, "embed"):
-            raise RunError(f"strategy 'coreset' needs a model with embed(); {type(module.model).__name__} "
+        if not hasattr(model, "embed"):
+            raise RunError(f"strategy 'coreset' needs a model with embed(); {type(model).__name__} "
                            "has none (use margin, entropy, bald or random)")
         with torch.no_grad():
-            return {"embeddings": module.model.embed(data)["fused"]}
+            return {"embeddings": model.embed(data)["fused"]}
     return {}
 
 
@@ -101,15 +90,15 @@ def suggest(run_dir, *, n: int = 50, strategy: str = "margin", data=None, label:
     """
     if strategy not in STRATEGIES:
         raise RunError(f"unknown strategy {strategy!r}; allowed: {', '.join(STRATEGIES)}")
-    module, metrics, data = load_trained(run_dir, data, seed_index)
+    model, metrics, data = load_trained(run_dir, data, seed_index)
     column = label or metrics["label_columns"][0]
     if column not in metrics["label_columns"]:
         raise RunError(f"--label {column!r}: the run predicts {metrics['label_columns']}")
     y = data[f"y_{column}"]
     with torch.no_grad():
-        probs = module(data)[column].float().softmax(-1)
+        probs = model(data)[column].float().softmax(-1)
     table = rank_candidates(strategy, probs=probs, labelled_mask=y >= 0, candidate_mask=y < 0,
-                            n=n, seed=seed, **_inputs(module, data, column, strategy, mc_samples, seed))
+                            n=n, seed=seed, **_inputs(model, data, column, strategy, mc_samples, seed))
     return _as_table(table, data, column, probs)
 
 
