@@ -115,16 +115,18 @@ def cmd_held_out(args) -> None:
     from synhelpers.runs.ablation import run_held_out
 
     t0 = time.perf_counter()
+    extra = {k: v for k, v in (("augment", args.augment), ("tta", args.tta)) if v not in (None, "none", 1)}
+    tag = "".join(f"_{k}-{str(v).replace(',', '+')}" for k, v in extra.items())
     r = run_held_out(profile="default", n_neurons=args.neurons, individuals=args.individuals,
                      mirror=tuple(args.mirror or ()), models=tuple(args.models), seeds=args.seeds,
-                     splits=args.splits, num_threads=args.threads)
+                     splits=args.splits, num_threads=args.threads, tag=tag, **extra)
     out = {"machine": machine(), "dataset": r.dataset, "ceiling": r.ceiling, "seeds": args.seeds,
            "neurons_per_individual": args.neurons, "individuals": args.individuals,
-           "mirror": args.mirror or [], "wall_s": time.perf_counter() - t0, "runs": {}}
+           "mirror": args.mirror or [], **extra, "wall_s": time.perf_counter() - t0, "runs": {}}
     for key, m in r.runs.items():
         f1 = [s["test_macro_f1"] for s in m["seeds"]]
         out["runs"][key.split("/")[0]] = _summary(f1)
-    name = f"connectomes_held_out_{args.neurons}x{args.individuals}" + ("_mirror" if args.mirror else "")
+    name = f"connectomes_held_out_{args.neurons}x{args.individuals}" + ("_mirror" if args.mirror else "") + tag
     write_json(RESULTS / f"{name}.json", out)
     for k, v in out["runs"].items():
         print(f"{k:14s} {v['mean'] * 100:.1f} ± {v['std'] * 100:.1f}")
@@ -152,7 +154,7 @@ def cmd_report(args) -> None:
     for f in sorted(RESULTS.glob("connectomes_held_out_*.json")):
         r = read_json(f)
         print(f"\n**Held-out individual**: {r['dataset']}, {r['seeds']} seeds, "
-              f"mirror {r['mirror'] or 'none'}; test macro-F1 (%), ceiling {r['ceiling']['macro_f1'] * 100:.1f}:\n")
+              f"mirror {r['mirror'] or 'none'}, augment {r.get('augment', 'none')}, tta {r.get('tta', 1)}; test macro-F1 (%), ceiling {r['ceiling']['macro_f1'] * 100:.1f}:\n")
         print("| model | test macro-F1 (%) | below ceiling |")
         print("|---|---:|---:|")
         for k, v in r["runs"].items():
@@ -179,6 +181,8 @@ def main(argv=None) -> None:
     h.add_argument("--seeds", type=int, default=3)
     h.add_argument("--splits", type=int, default=1)
     h.add_argument("--threads", type=int, default=1)
+    h.add_argument("--augment", default="none", help="training augmentation (issue 13), e.g. mirror_x")
+    h.add_argument("--tta", type=int, default=1, help="test-time views (issue 13)")
     h.set_defaults(func=cmd_held_out)
     r = sub.add_parser("report", help="markdown tables from the saved results")
     r.set_defaults(func=cmd_report)

@@ -122,7 +122,7 @@ def _individuals(P, n_neurons: int, k: int, mirror) -> list[Path]:
 def run_held_out(*, profile: str | None = None, n_neurons: int | None = None, individuals: int = 4,
                  mirror=(), models=("sage", "synapse_only", "hybrid"), seeds: int | None = None,
                  splits: int = 1, max_epochs: int | None = None, retrain: bool = False,
-                 **train_kw) -> TaskResult:
+                 tag: str = "", **train_kw) -> TaskResult:
     """Train on K-1 synthetic individuals and test on the last one (cell class), with the
     logistic-regression baseline on the same splits; every saved run is reused when it matches.
 
@@ -130,6 +130,8 @@ def run_held_out(*, profile: str | None = None, n_neurons: int | None = None, in
         n_neurons: neurons per individual (None: half the profile's connectome size).
         mirror: individuals whose frame is mirrored. splits: train/val re-draws among the
             training individuals (the held-out one stays the test split).
+        tag: appended to the runs folder's name, so runs with other ``train_kw`` (e.g.
+            ``augment="mirror_x"``) sit beside the plain ones instead of replacing them.
     """
     P = profiles.resolve(profile)
     seeds, max_epochs = seeds or P.seeds, max_epochs or P.max_epochs
@@ -139,7 +141,7 @@ def run_held_out(*, profile: str | None = None, n_neurons: int | None = None, in
     graph_dir = paths[0].parent / f"graph_test_{held_out}"
     data = build_cached(paths, graph_dir, GraphConfig(labels=("cell_class",), test_connectome=held_out,
                                                       min_class_count=5 if P.is_small else 10))
-    runs_dir = P.runs_dir / f"held_out_{paths[0].parent.name}"
+    runs_dir = P.runs_dir / f"held_out_{paths[0].parent.name}{tag}"
     run_dirs = run_ablation(data, runs_dir, "cell_class", models, {"transductive": list(models)},
                             seeds=seeds, splits=splits, max_epochs=max_epochs, retrain=retrain, **train_kw)
     run_dirs["baseline/transductive"] = runs_dir / "baseline"
