@@ -77,3 +77,14 @@ def test_atomic_writes_have_normal_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert (p.stat().st_mode & 0o777) == (0o666 & ~umask)
+
+
+def test_baseline_records_a_solver_that_stopped_at_max_iter(graph):
+    """A C whose lbfgs fit hits ``max_iter`` is listed in the metrics, and nothing is printed."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a ConvergenceWarning escaping would fail here
+        m = fit_quick_baseline(graph, BaselineConfig(max_iter=1, c_grid=(1.0, 10.0)))
+    assert m["not_converged_C"] == [1.0, 10.0]
+    assert fit_quick_baseline(graph, BaselineConfig(max_iter=5000, c_grid=(1.0,)))["not_converged_C"] == []

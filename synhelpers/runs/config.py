@@ -171,7 +171,7 @@ class BaselineConfig:
     Attributes:
         label: label column (``y_<label>`` must be in the graph).
         c_grid: inverse regularisation strengths tried; the best on validation macro-F1 wins.
-        max_iter: solver iterations.
+        max_iter: solver iterations (a C whose fit stops there is listed in ``not_converged_C``).
         seed: random state of the solver.
         splits: fit on K splits (split 0: the graph's own; the others drawn as
             ``TrainConfig.splits`` draws them) and report mean ± std over splits.
