@@ -209,3 +209,24 @@ def test_graph_fingerprint_sees_every_tensor_a_model_reads(graph, key):
         t.view(-1)[0] += 1
     changed[key] = t
     assert graph_fingerprint(changed) != graph_fingerprint(graph)
+
+
+def test_train_prints_one_line_per_epoch_by_default_and_none_with_quiet(graph, tmp_path, capsys):
+    """Issue 8: epoch, losses, validation macro-F1 and time on one line per epoch, outside
+    Jupyter, unless ``--quiet``."""
+    from synhelpers.graph import save_graph
+
+    graph.dataset_name = "random"
+    graph.label_info = {}
+    save_graph(graph, tmp_path / "g")
+    argv = ["train", "--data", str(tmp_path / "g"), "--model", "mlp", "--seeds", "1",
+            "--max-epochs", "3", "--min-epochs", "3"]
+    args = _parser().parse_args([*argv, "--out", str(tmp_path / "talk")])
+    assert args.func(args) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if "val macro-F1 " in ln]
+    assert len(lines) == 3, lines
+    for i, ln in enumerate(lines):
+        assert f"epoch {i:>3}/3" in ln and "loss " in ln and ln.endswith(" s")
+    args = _parser().parse_args([*argv, "--out", str(tmp_path / "quiet"), "--quiet"])
+    assert args.func(args) == 0
+    assert "val macro-F1 " not in capsys.readouterr().out
