@@ -69,6 +69,8 @@ def cfg(**kw):
     ("hybrid", {"gnn_layers": 3}, False), ("hybrid", {"gnn": "gcn"}, True),
     ("hybrid", {}, True), ("synapse_only", {}, False), ("mlp", {}, False),
     ("cloud_only", {}, False), ("hybrid_cloud", {}, False),
+    ("hybrid", {"pair_stats": True, "edge_votes": True}, False),
+    ("synapse_only", {"pair_stats": True, "edge_votes": True}, False),
 ])
 def test_layerwise_inference_equals_forward(graph, name, overrides, gap):
     data = with_gap_junctions(graph) if gap else graph

@@ -56,6 +56,12 @@ class ModelConfig:
             :meth:`from_data`.
         aux_heads: give a fused model one extra head per view (wiring, synapse), trained with
             ``TrainConfig.aux_weight`` (see :class:`synhelpers.models.hybrid.HybridModel`).
+        pair_stats: give the heads of a model with synapse sets each neuron's soft histogram
+            of T-bar -> PSD distances over its outgoing and incoming pairs
+            (:mod:`synhelpers.models.pair_stats`), beside the raw input features.
+        edge_votes: every connection's synapse-set embedding votes on its presynaptic neuron's
+            label (a linear head per column); the mean log-probability over a neuron's outgoing
+            connections is added to its logits, and trained alone as an auxiliary head.
 
     Example:
         >>> ModelConfig(gnn="gat").gnn
@@ -86,6 +92,8 @@ class ModelConfig:
     table_dim: int = 1024
     aux_heads: bool = True
     gap_junctions: bool = False
+    pair_stats: bool = False
+    edge_votes: bool = False
 
     def __post_init__(self) -> None:
         if self.gnn not in GNN_KINDS:

@@ -38,6 +38,7 @@ from torch_geometric.utils import scatter
 from .cloud_encoder import SynapseCloudEncoder
 from .config import ModelConfig
 from .connectome import ConnectomeEncoder
+from .pair_stats import pair_distance_histogram, pair_features_dim
 from .synapse_encoder import SynapseSetEncoder
 
 __all__ = ["HybridModel", "TaskHeads", "pool_edges_to_nodes", "node_unit_um", "head_key"]
@@ -126,19 +127,27 @@ class HybridModel(nn.Module):
             in_dim = cfg.num_node_features if use_node_features else 1
             self.gnn = ConnectomeEncoder(in_dim, edge_dim, cfg.hidden, cfg.gnn_layers, gnn,
                                          cfg.gat_heads, cfg.dropout, gap_junctions=cfg.gap_junctions)
+        self.use_pair_stats = bool(cfg.pair_stats) and self.synapse_encoder is not None
         wiring = cfg.hidden if gnn is not None else 0
         synapse = (4 * cfg.syn_dim if pool_syn else 0) + (cfg.cloud_dim if use_cloud else 0)
         raw = cfg.num_node_features if use_node_features else 0
+        pairs = pair_features_dim() if self.use_pair_stats else 0
         self._widths = (wiring, synapse)
-        self.heads = TaskHeads(wiring + synapse, raw, cfg.hidden, cfg.num_classes, cfg.dropout)
+        self.heads = TaskHeads(wiring + synapse, raw + pairs, cfg.hidden, cfg.num_classes, cfg.dropout)
+        # one linear vote per connection about its presynaptic neuron, per label column
+        self.edge_votes = nn.ModuleDict(
+            {head_key(c): nn.Linear(cfg.syn_dim, k) for c, k in cfg.num_classes.items()}
+        ) if cfg.edge_votes and self.synapse_encoder is not None else None
         self.aux_heads = nn.ModuleDict()
         if cfg.aux_heads and (wiring or raw) and synapse:  # only a fused model has two views
             self.aux_heads["wiring"] = TaskHeads(wiring, raw, cfg.hidden, cfg.num_classes, cfg.dropout)
-            self.aux_heads["synapse"] = TaskHeads(synapse, 0, cfg.hidden, cfg.num_classes, cfg.dropout)
+            self.aux_heads["synapse"] = TaskHeads(synapse, pairs, cfg.hidden, cfg.num_classes,
+                                                  cfg.dropout)
 
     def views(self, data) -> dict[str, Tensor]:
         """Each view's part of the representation: ``wiring`` (N, hidden) from the GNN,
-        ``synapse`` (N, 4 syn_dim + cloud_dim), ``input`` (N, F) the wiring features."""
+        ``synapse`` (N, 4 syn_dim + cloud_dim), ``input`` (N, F) the wiring features,
+        ``pairs`` (N, 2K+2) the pair-distance histogram (``cfg.pair_stats``)."""
         n = int(data.num_nodes)
         out, z = {}, None
         needs_unit = self.synapse_encoder is not None or self.cloud_encoder is not None
@@ -164,11 +173,31 @@ class HybridModel(nn.Module):
             out["synapse"] = torch.cat(syn, dim=-1)
         if self.use_node_features:
             out["input"] = data.x
+        if self.use_pair_stats:
+            out["pairs"] = pair_distance_histogram(data.syn_ptr, data.syn_pos, data.edge_index, n,
+                                                   unit[data.edge_index[0]], self.cfg.pair_unit_um)
+        out.update(self._votes(z, data.edge_index[0], n))
         return out
+
+    def _votes(self, z: Tensor | None, src: Tensor, n: int) -> dict[str, Tensor]:
+        """``{"vote:<column>": (N, C)}``: the mean log-probability that each outgoing
+        connection's synapse set gives its presynaptic neuron (zeros without one)."""
+        if self.edge_votes is None:
+            return {}
+        return {f"vote:{c}": scatter(torch.log_softmax(self.edge_votes[head_key(c)](z).float(), -1),
+                                     src, dim=0, dim_size=n, reduce="mean")
+                for c in self.heads.columns}
+
+    @staticmethod
+    def _raw(v: dict[str, Tensor]) -> Tensor | None:
+        """The un-normalised inputs of the heads: wiring features, then the pair histogram."""
+        raw = [v[k] for k in ("input", "pairs") if k in v]
+        return torch.cat(raw, dim=-1) if raw else None
 
     def _heads(self, v: dict[str, Tensor]):
         learned = [v[k] for k in ("wiring", "synapse") if k in v]
-        return self.heads(torch.cat(learned, dim=-1) if learned else None, v.get("input"))
+        out, h = self.heads(torch.cat(learned, dim=-1) if learned else None, self._raw(v))
+        return {c: t + v[f"vote:{c}"] if f"vote:{c}" in v else t for c, t in out.items()}, h
 
     def forward(self, data) -> dict[str, Tensor]:
         """``data``: a graph (see ``synhelpers.graph.build``) -> ``{column: logits (N, C)}``."""
@@ -176,9 +205,11 @@ class HybridModel(nn.Module):
         out, _ = self._heads(v)
         if self.training and len(self.aux_heads):
             wiring, _ = self.aux_heads["wiring"](v.get("wiring"), v.get("input"))
-            synapse, _ = self.aux_heads["synapse"](v["synapse"], None)
+            synapse, _ = self.aux_heads["synapse"](v["synapse"], v.get("pairs"))
             out.update({f"{c}@wiring": t for c, t in wiring.items()})
             out.update({f"{c}@synapse": t for c, t in synapse.items()})
+        if self.training and self.edge_votes is not None:
+            out.update({f"{c}@edges": v[f"vote:{c}"] for c in self.heads.columns})
         return out
 
     def embed(self, data) -> dict[str, Tensor]:
@@ -245,6 +276,13 @@ class HybridModel(nn.Module):
             v["synapse"] = torch.cat(syn, dim=-1)
         if self.use_node_features:
             v["input"] = data.x.cpu()
+        if z is not None:
+            v.update({k: t.cpu() for k, t in
+                      self._votes(z.to(device), data.edge_index[0].to(device), n).items()})
+        if self.use_pair_stats:
+            v["pairs"] = pair_distance_histogram(data.syn_ptr.cpu(), data.syn_pos.cpu(),
+                                                 data.edge_index.cpu(), n,
+                                                 unit[data.edge_index[0].cpu()], self.cfg.pair_unit_um)
         parts = []
         for a, b in _ranges(node_bounds):
             parts.append({c: t.float().cpu() for c, t in
