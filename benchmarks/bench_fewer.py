@@ -11,6 +11,9 @@ Usage::
     # 3. held-out individual: 4 individuals, ind3 is the test connectome
     python benchmarks/bench_fewer.py individuals --seeds 3 --variant ce+tta8 --variant AUG+tta8
     python benchmarks/bench_fewer.py report
+    # what simple features can do: logistic regressions on wiring features, the per-neuron
+    # histogram of T-bar -> PSD distances (models/pair_stats.py), and both
+    python benchmarks/bench_fewer.py probe --neurons 2000 --task nt
 
 A *variant* is ``LOSS[:key=value...][+aug=SPEC][+tta=K][+set:FIELD=VALUE]``, e.g.
 ``focal:gamma=2+aug=rotate_z,scale+tta=8``. Results go to ``benchmarks/results/fewer_*.json``.
@@ -157,6 +160,56 @@ def cmd_individuals(args) -> None:
              show_test=True)
 
 
+def _split_ceiling(args, data, column: str, masks: dict) -> dict:
+    """Macro-F1 of the published labels against the generator's true ones, per split."""
+    import pandas as pd
+    from sklearn.metrics import f1_score
+
+    root = args.data_root or ROOT / "data" / "bench"
+    truth = pd.read_parquet(root / f"synthetic_{args.neurons}_s0" / "synthetic_truth.parquet")
+    true_col = "true_cell_class" if column == "cell_class" else "true_nt"
+    code = {n: i for i, n in enumerate(data.label_names[column])}
+    y_true = truth.set_index("bodyId").loc[data.body_id.numpy(), true_col].map(code).to_numpy()
+    y = data[f"y_{column}"].numpy()
+    return {k: float(f1_score(y[m], y_true[m], average="macro")) for k, m in masks.items()}
+
+
+def cmd_probe(args) -> None:
+    """Logistic regressions on three feature sets, C chosen on validation macro-F1, test once."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
+
+    from synhelpers.models.config import TASK_COLUMNS
+    from synhelpers.models.hybrid import node_unit_um
+    from synhelpers.models.pair_stats import pair_distance_histogram
+
+    data, meta = dataset(args.neurons, data_root=args.data_root)
+    column = TASK_COLUMNS[args.task][0]
+    unit = node_unit_um(data)[data.edge_index[0]]
+    hist = pair_distance_histogram(data.syn_ptr, data.syn_pos, data.edge_index, int(data.num_nodes),
+                                   unit, 0.256).numpy()
+    x, y = data.x.numpy(), data[f"y_{column}"].numpy()
+    masks = {k: data[f"{k}_mask"].numpy() & (y >= 0) for k in ("train", "val", "test")}
+    out = {"neurons": args.neurons, "task": args.task, "machine": machine(),
+           "ceiling_macro_f1": meta.get("ceiling_macro_f1" if args.task == "cell_class"
+                                        else "nt_ceiling_macro_f1"), "probes": {}}
+    for name, feats in (("wiring", x), ("pair_histogram", hist), ("wiring+pair_histogram",
+                                                                   np.hstack([x, hist]))):
+        best = None
+        for c in (0.1, 1.0, 10.0):
+            clf = LogisticRegression(C=c, max_iter=5000).fit(feats[masks["train"]], y[masks["train"]])
+            val = f1_score(y[masks["val"]], clf.predict(feats[masks["val"]]), average="macro")
+            if best is None or val > best[0]:
+                best = (val, c, clf)
+        val, c, clf = best
+        test = f1_score(y[masks["test"]], clf.predict(feats[masks["test"]]), average="macro")
+        out["probes"][name] = {"C": c, "val_macro_f1": float(val), "test_macro_f1": float(test)}
+        print(name, out["probes"][name], flush=True)
+    out["split_ceiling_macro_f1"] = _split_ceiling(args, data, column, masks)
+    print("published vs true labels, per split:", out["split_ceiling_macro_f1"])
+    write_json(args.results or RESULTS / f"probe_{args.neurons}_{args.task}.json", out)
+
+
 def cmd_report(args) -> None:
     for f in sorted(RESULTS.glob("fewer_*.json")):
         r = read_json(f)
@@ -207,8 +260,13 @@ def main(argv=None) -> int:
         q.add_argument("--results", type=Path, default=None)
         q.add_argument("--data-root", type=Path, default=None)
     sub.add_parser("report")
+    q = sub.add_parser("probe", help="logistic regressions on wiring features and the pair histogram")
+    q.add_argument("--neurons", type=int, default=2000)
+    q.add_argument("--task", default="nt", choices=["cell_class", "nt"])
+    q.add_argument("--results", type=Path, default=None)
+    q.add_argument("--data-root", type=Path, default=None)
     args = p.parse_args(argv)
-    {**cmds, "report": cmd_report}[args.cmd](args)
+    {**cmds, "report": cmd_report, "probe": cmd_probe}[args.cmd](args)
     return 0
 
 
