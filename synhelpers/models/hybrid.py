@@ -18,6 +18,13 @@ baseline does; raw features are never normalised per node. Output: ``{column: lo
 :meth:`HybridModel.embed` returns ``h`` (the fused representation before the heads) and each
 view's part.
 
+Opt-in transmitter inputs (off by default; ``--set pair_stats=true``, ``--set edge_votes=true``):
+``pair_stats`` adds each neuron's soft histogram of T-bar -> PSD distances
+(:mod:`synhelpers.models.pair_stats`, (N, 34)) to the raw inputs ``x_i`` of the heads;
+``edge_votes`` adds ``mean_{i -> e} log softmax(V_c z_e)`` to ``logits_c``: every outgoing
+connection votes on its presynaptic neuron's label (a transmitter is shared by all of a neuron's
+output synapses), and the votes are also trained alone as an auxiliary head ``<column>@edges``.
+
 Auxiliary view heads (``cfg.aux_heads``, training only): one extra head per view, on the
 wiring part ``GNN(...)_i`` and on the synapse part ``[pool || pool || cloud_i]``, returned as
 ``{"<column>@wiring", "<column>@synapse"}`` and added to the loss with weight
