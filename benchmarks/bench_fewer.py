@@ -160,52 +160,51 @@ def cmd_individuals(args) -> None:
              show_test=True)
 
 
-def _split_ceiling(args, data, column: str, masks: dict) -> dict:
-    """Macro-F1 of the published labels against the generator's true ones, per split."""
+def _split_ceiling(args, data, masks: dict) -> dict:
+    """The generator's ceiling (published labels against the true ones, ``ceiling_of``)
+    restricted to each split's neurons."""
     import pandas as pd
-    from sklearn.metrics import f1_score
 
-    root = args.data_root or ROOT / "data" / "bench"
-    truth = pd.read_parquet(root / f"synthetic_{args.neurons}_s0" / "synthetic_truth.parquet")
-    true_col = "true_cell_class" if column == "cell_class" else "true_nt"
-    code = {n: i for i, n in enumerate(data.label_names[column])}
-    y_true = truth.set_index("bodyId").loc[data.body_id.numpy(), true_col].map(code).to_numpy()
-    y = data[f"y_{column}"].numpy()
-    return {k: float(f1_score(y[m], y_true[m], average="macro")) for k, m in masks.items()}
+    from synhelpers.tables.synthetic.neurons import ceiling_of
+
+    tables = (args.data_root or ROOT / "data" / "bench") / f"synthetic_{args.neurons}_s0"
+    truth, neurons = (pd.read_parquet(tables / f) for f in ("synthetic_truth.parquet", "neurons.parquet"))
+    key = "ceiling_macro_f1" if args.task == "cell_class" else "nt_ceiling_macro_f1"
+    ids = data.body_id.numpy()
+    return {k: ceiling_of(truth[truth.bodyId.isin(ids[m])], neurons)[key] for k, m in masks.items()}
 
 
 def cmd_probe(args) -> None:
-    """Logistic regressions on three feature sets, C chosen on validation macro-F1, test once."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import f1_score
-
-    from synhelpers.models.config import TASK_COLUMNS
+    """The quick baseline's logistic regression (C chosen on validation, test once) on three
+    feature sets: wiring features, the pair-distance histogram, both."""
+    from synhelpers.models.config import TASK_COLUMNS, ModelConfig
     from synhelpers.models.hybrid import node_unit_um
     from synhelpers.models.pair_stats import pair_distance_histogram
+    from synhelpers.runs.baseline import fit_quick_baseline
+    from synhelpers.runs.config import BaselineConfig
 
     data, meta = dataset(args.neurons, data_root=args.data_root)
     column = TASK_COLUMNS[args.task][0]
-    unit = node_unit_um(data)[data.edge_index[0]]
     hist = pair_distance_histogram(data.syn_ptr, data.syn_pos, data.edge_index, int(data.num_nodes),
-                                   unit, 0.256).numpy()
-    x, y = data.x.numpy(), data[f"y_{column}"].numpy()
-    masks = {k: data[f"{k}_mask"].numpy() & (y >= 0) for k in ("train", "val", "test")}
+                                   node_unit_um(data)[data.edge_index[0]],
+                                   ModelConfig.pair_unit_um).numpy()
+    x = data.x.numpy()
+    key = "ceiling_macro_f1" if args.task == "cell_class" else "nt_ceiling_macro_f1"
     out = {"neurons": args.neurons, "task": args.task, "machine": machine(),
-           "ceiling_macro_f1": meta.get("ceiling_macro_f1" if args.task == "cell_class"
-                                        else "nt_ceiling_macro_f1"), "probes": {}}
-    for name, feats in (("wiring", x), ("pair_histogram", hist), ("wiring+pair_histogram",
-                                                                   np.hstack([x, hist]))):
-        best = None
-        for c in (0.1, 1.0, 10.0):
-            clf = LogisticRegression(C=c, max_iter=5000).fit(feats[masks["train"]], y[masks["train"]])
-            val = f1_score(y[masks["val"]], clf.predict(feats[masks["val"]]), average="macro")
-            if best is None or val > best[0]:
-                best = (val, c, clf)
-        val, c, clf = best
-        test = f1_score(y[masks["test"]], clf.predict(feats[masks["test"]]), average="macro")
-        out["probes"][name] = {"C": c, "val_macro_f1": float(val), "test_macro_f1": float(test)}
-        print(name, out["probes"][name], flush=True)
-    out["split_ceiling_macro_f1"] = _split_ceiling(args, data, column, masks)
+           "ceiling_macro_f1": meta.get(key), "probes": {}}
+    cfg = BaselineConfig(label=column, max_iter=2000)
+    for name, feats in (("wiring", x), ("pair_histogram", hist),
+                        ("wiring+pair_histogram", np.hstack([x, hist]))):
+        m = fit_quick_baseline(data, cfg, features=feats)
+        out["probes"][name] = {"C": m["selected_C"], "val_macro_f1": m["best_val_macro_f1"],
+                               "test_macro_f1": m["test_macro_f1"],
+                               "test_per_class_f1": m["test_per_class_f1"],
+                               "not_converged_C": m["not_converged_C"]}
+        print(name, {k: v for k, v in out["probes"][name].items() if k != "test_per_class_f1"},
+              flush=True)
+    y = data[f"y_{column}"].numpy()
+    masks = {k: data[f"{k}_mask"].numpy() & (y >= 0) for k in ("train", "val", "test")}
+    out["split_ceiling_macro_f1"] = _split_ceiling(args, data, masks)
     print("published vs true labels, per split:", out["split_ceiling_macro_f1"])
     write_json(args.results or RESULTS / f"probe_{args.neurons}_{args.task}.json", out)
 

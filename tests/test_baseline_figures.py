@@ -88,3 +88,13 @@ def test_baseline_records_a_solver_that_stopped_at_max_iter(graph):
         m = fit_quick_baseline(graph, BaselineConfig(max_iter=1, c_grid=(1.0, 10.0)))
     assert m["not_converged_C"] == [1.0, 10.0]
     assert fit_quick_baseline(graph, BaselineConfig(max_iter=5000, c_grid=(1.0,)))["not_converged_C"] == []
+
+
+def test_baseline_fits_given_features_with_the_same_selection(graph):
+    """``features=`` replaces the baseline's own features (benchmarks probe other feature sets):
+    a one-hot of the labels themselves must score perfectly, the default features do not."""
+    y = graph.y_cell_class.numpy()
+    onehot = np.eye(int(y.max()) + 2)[y]  # -1 (masked) gets the last column
+    given = fit_quick_baseline(graph, BaselineConfig(), features=onehot)
+    assert given["test_macro_f1"] == 1.0
+    assert fit_quick_baseline(graph, BaselineConfig())["test_macro_f1"] < 1.0

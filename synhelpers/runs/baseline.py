@@ -63,8 +63,12 @@ def baseline_features(data: Data) -> np.ndarray:
     return torch.cat(feats, 1).numpy()
 
 
-def fit_quick_baseline(data: Data, cfg: BaselineConfig = BaselineConfig()) -> dict:
+def fit_quick_baseline(data: Data, cfg: BaselineConfig = BaselineConfig(),
+                       features: np.ndarray | None = None) -> dict:
     """Fit, select on validation, test once. Returns the per-seed metrics dict.
+
+    ``features`` (N, F): the feature matrix to fit instead of :func:`baseline_features`
+    (benchmarks probe other feature sets with the same selection rules).
 
     Example:
         >>> from synhelpers.tables.synthetic import generate, SyntheticConfig
@@ -83,7 +87,7 @@ def fit_quick_baseline(data: Data, cfg: BaselineConfig = BaselineConfig()) -> di
     t0 = time.perf_counter()
     y = data[f"y_{cfg.label}"].numpy()
     names = data.label_names[cfg.label]
-    X = baseline_features(data)
+    X = baseline_features(data) if features is None else features
     lab = y >= 0
     tr = data.train_mask.numpy() & lab
     va = data.val_mask.numpy() & lab
