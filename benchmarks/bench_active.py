@@ -30,7 +30,7 @@ def main(argv=None) -> int:
     p.add_argument("--profile", default="default")
     p.add_argument("--fraction", type=float, default=0.9)
     args = p.parse_args(argv)
-    from synhelpers.runs.active_task import run_active_task
+    from synhelpers.drivers.active_task import run_active_task
 
     res = run_active_task(profile=args.profile, seeds=args.seeds, first_seed=args.first_seed,
                           num_threads=args.threads, fraction=args.fraction)

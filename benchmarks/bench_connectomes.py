@@ -62,7 +62,7 @@ def _synapse_free(n: int, seed: int, root: Path) -> Path:
 def _majority(data, splits: int) -> list[float]:
     """Macro-F1 of always predicting the most frequent training class, per split."""
     from synhelpers.graph.split import with_split
-    from synhelpers.runs.metrics import macro_f1
+    from synhelpers.train.metrics import macro_f1
 
     out = []
     for k in range(splits):
@@ -82,7 +82,7 @@ def _summary(vals) -> dict:
 
 def cmd_small(args) -> None:
     from synhelpers.graph import GraphConfig, build_cached
-    from synhelpers.runs import BaselineConfig, TrainConfig, run_baseline, run_training
+    from synhelpers.train import BaselineConfig, TrainConfig, run_baseline, run_training
 
     root = ROOT / "data" / "bench"
     res = {"machine": machine(), "splits": args.splits, "seeds": args.seeds, "sizes": {}}
@@ -112,7 +112,7 @@ def cmd_small(args) -> None:
 
 
 def cmd_held_out(args) -> None:
-    from synhelpers.runs.ablation import run_held_out
+    from synhelpers.drivers.ablation import run_held_out
 
     t0 = time.perf_counter()
     extra = {k: v for k, v in (("augment", args.augment), ("tta", args.tta)) if v not in (None, "none", 1)}

@@ -95,8 +95,8 @@ def summarise(run: dict, column: str) -> dict:
 
 
 def _train(data, variant: str, args, out_dir: Path, **extra) -> dict:
-    from synhelpers.runs.config import TrainConfig
-    from synhelpers.runs.train import run_training
+    from synhelpers.train.config import TrainConfig
+    from synhelpers.train.run import run_training
 
     kw = parse_variant(variant)
     kw.update(extra)
@@ -143,9 +143,9 @@ def individuals_graph(args):
     """The held-out-individual benchmark's graph, built as ``run_held_out`` (notebook 05) builds
     it: ``synth --individuals 4`` (``--neurons`` each), then ``build --tables ind0..ind3
     --test-connectome ind3 --label cell_class`` (min_class_count 10)."""
-    from synhelpers import profile as profiles
+    from synhelpers.drivers import profile as profiles
+    from synhelpers.drivers.ablation import _individuals
     from synhelpers.graph import GraphConfig, build_cached
-    from synhelpers.runs.ablation import _individuals
 
     paths = _individuals(profiles.resolve("default"), args.neurons, 4, ())
     held_out = paths[-1].name
@@ -180,8 +180,8 @@ def cmd_probe(args) -> None:
     from synhelpers.models.config import TASK_COLUMNS, ModelConfig
     from synhelpers.models.hybrid import node_unit_um
     from synhelpers.models.pair_stats import pair_distance_histogram
-    from synhelpers.runs.baseline import fit_quick_baseline
-    from synhelpers.runs.config import BaselineConfig
+    from synhelpers.train.baseline import fit_quick_baseline
+    from synhelpers.train.config import BaselineConfig
 
     data, meta = dataset(args.neurons, data_root=args.data_root)
     column = TASK_COLUMNS[args.task][0]
@@ -239,7 +239,7 @@ def _ms(x) -> str:
 
 
 def main(argv=None) -> int:
-    from synhelpers.runs.config import TrainConfig
+    from synhelpers.train.config import TrainConfig
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)

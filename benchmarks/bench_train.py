@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from synhelpers.io import read_json, write_json  # noqa: E402
-from synhelpers.runs.config import TrainConfig  # noqa: E402
+from synhelpers.train.config import TrainConfig  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 SPEED_MODELS = ("hybrid", "original", "sage", "gat", "synapse_only", "mlp")
@@ -163,8 +163,8 @@ def cmd_speed(args) -> None:
     if "hybrid" in by and "original" in by:
         res["original_over_fused_epoch_time"] = by["original"]["epoch_time_s"] / by["hybrid"]["epoch_time_s"]
     if args.time_to_stop:
-        from synhelpers.runs.config import TrainConfig
-        from synhelpers.runs.train import run_training
+        from synhelpers.train.config import TrainConfig
+        from synhelpers.train.run import run_training
 
         cfg = TrainConfig(model="hybrid", task="cell_class", seeds=1, num_threads=args.threads,
                           max_epochs=args.max_epochs, patience=args.patience, lr=args.lr)
@@ -181,8 +181,8 @@ def cmd_speed(args) -> None:
 
 
 def cmd_accuracy(args) -> None:
-    from synhelpers.runs.config import TrainConfig
-    from synhelpers.runs.train import run_training
+    from synhelpers.train.config import TrainConfig
+    from synhelpers.train.run import run_training
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -234,8 +234,8 @@ def first_time_at(wall: list, f1: list, target: float):
 
 def cmd_time_to_accuracy(args) -> None:
     """Validation macro-F1 against wall-clock time: fused full-graph, fused mini-batch, original."""
-    from synhelpers.runs.config import TrainConfig
-    from synhelpers.runs.train import run_training
+    from synhelpers.train.config import TrainConfig
+    from synhelpers.train.run import run_training
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -303,9 +303,9 @@ def cmd_minibatch_epoch(args) -> None:
 
     from synhelpers.graph import load_graph
     from synhelpers.models import ModelConfig, build_model
-    from synhelpers.runs.config import TrainConfig
-    from synhelpers.runs.inference import whole_graph_logits
-    from synhelpers.runs.minibatch import SeedDataModule, seed_losses, training_seeds
+    from synhelpers.train.config import TrainConfig
+    from synhelpers.train.inference import whole_graph_logits
+    from synhelpers.train.minibatch import SeedDataModule, seed_losses, training_seeds
 
     root = args.data_root or ROOT / "data" / "bench"
     code = (f"import sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); import bench_train, pathlib; "
@@ -455,7 +455,7 @@ def scale_lines() -> list[str]:
 
 def notebook_ablation_lines(folder: Path, task: str) -> list[str]:
     """Markdown table of the ablation runs saved by notebooks 03 / 04 (default profile)."""
-    from synhelpers.runs.results import load_runs, summary_table
+    from synhelpers.answers.results import load_runs, summary_table
 
     dirs = {p.name.replace("_transductive", "/transductive").replace("_inductive", "/inductive"): p
             for p in sorted(folder.glob("*_*")) if (p / "metrics.json").exists()}

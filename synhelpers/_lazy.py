@@ -3,6 +3,8 @@ modules import no heavy library (torch, PyG, Lightning, pandas) until a command 
 
 A package ``__init__`` declares ``{public name: submodule}``; the submodule is imported on the
 first attribute access, e.g. ``synhelpers.graph.build_graph`` imports ``synhelpers.graph.build``.
+A name equal to the last part of its submodule's name exports the submodule itself
+(``{"profile": ".drivers.profile"}`` makes ``synhelpers.profile`` that module).
 """
 
 from __future__ import annotations
@@ -27,7 +29,10 @@ def lazy_exports(package: str, exports: dict[str, str]) -> tuple[Callable, Calla
             module = exports[name]
         except KeyError:
             raise AttributeError(f"module {package!r} has no attribute {name!r}") from None
-        return getattr(importlib.import_module(module, package), name)
+        mod = importlib.import_module(module, package)
+        if module.rsplit(".", 1)[-1] == name and not hasattr(mod, name):
+            return mod
+        return getattr(mod, name)
 
     def __dir__() -> list[str]:
         return sorted(exports)

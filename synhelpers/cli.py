@@ -26,8 +26,10 @@ from . import __version__
 COMMAND_MODULES = (
     "synhelpers.tables.cli",    # synth, download
     "synhelpers.graph.cli",     # build
-    "synhelpers.runs.cli",      # train, baseline, models
+    "synhelpers.train.cli",     # train, baseline, models
+    "synhelpers.answers.cli",   # predict, embed, suggest
     "synhelpers.figures.cli",   # figures
+    "synhelpers.views.cli",     # view
 )
 
 

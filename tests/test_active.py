@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-import synhelpers.runs.active as active_mod
-from synhelpers.runs.active import (
+import synhelpers.answers.active as active_mod
+from synhelpers.answers.active import (
     STRATEGIES,
     bald_scores,
     initial_labelled,

@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 import torch
 
-from synhelpers.runs import active_loop, active_task
-from synhelpers.runs.active_loop import ActiveConfig, labels_to_reach, round_graph, simulate
+from synhelpers.answers import active_loop
+from synhelpers.answers.active_loop import ActiveConfig, labels_to_reach, round_graph, simulate
+from synhelpers.drivers import active_task
 from synhelpers.testing.random_graph import make_random_graph
 
 FAST = dict(seeds=1, rounds=2, batch=4, max_epochs=4, min_epochs=1, patience=2, mc_samples=3,
@@ -133,8 +134,8 @@ def test_suggest_cli_writes_ranked_unlabelled_neurons(trained_run, graph_dir, tm
 
 
 def test_suggest_refuses_another_graph(trained_run, tmp_path):
+    from synhelpers.answers.suggest import suggest
     from synhelpers.errors import RunError
-    from synhelpers.runs.suggest import suggest
 
     with pytest.raises(RunError, match="differs from the one the run was trained on"):
         suggest(trained_run, data=make_random_graph(num_nodes=40, num_edges=100, seed=0))
@@ -143,7 +144,7 @@ def test_suggest_refuses_another_graph(trained_run, tmp_path):
 def test_suggest_needs_no_lightning():
     """``suggest`` reloads runs through ``load_run``: importing Lightning (and through it
     torchmetrics and scipy) tripled its time on 2 cores."""
-    code = ("import sys, synhelpers.runs.suggest; "
+    code = ("import sys, synhelpers.answers.suggest; "
             "print(sorted(m for m in ('lightning', 'torchmetrics', 'scipy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parent.parent)

@@ -14,27 +14,27 @@ import pandas as pd
 import pytest
 import torch
 
-from synhelpers.cli import main
-from synhelpers.errors import RunError
-from synhelpers.figures.prediction_table import SUFFIXES, check_predictions
-from synhelpers.graph import GraphConfig, build_cached
-from synhelpers.io import read_json, write_json
-from synhelpers.runs.config import TrainConfig
-from synhelpers.runs.embed import (
+from synhelpers.answers.embed import (
     embed,
     embedding_matrix,
     nearest_neighbours,
     read_embeddings,
     write_embeddings,
 )
-from synhelpers.runs.load import load_run
-from synhelpers.runs.module import NodeClassifier
-from synhelpers.runs.predict import predict, write_predictions
-from synhelpers.runs.train import run_training
-from synhelpers.runs.vocab import align_graph, run_vocabulary
+from synhelpers.answers.load import load_run
+from synhelpers.answers.predict import predict, write_predictions
+from synhelpers.answers.prediction_table import SUFFIXES, check_predictions
+from synhelpers.cli import main
+from synhelpers.errors import RunError
+from synhelpers.graph import GraphConfig, build_cached
+from synhelpers.io import read_json, write_json
 from synhelpers.tables import load_tables, write_tables
 from synhelpers.tables.synthetic import SyntheticConfig, write_synthetic
 from synhelpers.testing.random_graph import TINY_MODEL, make_random_graph
+from synhelpers.train.config import TrainConfig
+from synhelpers.train.module import NodeClassifier
+from synhelpers.train.run import run_training
+from synhelpers.train.vocab import align_graph, run_vocabulary
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = TINY_MODEL
@@ -123,7 +123,7 @@ def test_predictions_cover_every_neuron_and_load_with_plain_pandas(hybrid_run, g
 
 
 def test_mean_of_seeds_is_the_mean_of_each_seeds_probabilities(hybrid_run, graph):
-    from synhelpers.runs.predict import seed_probabilities
+    from synhelpers.answers.predict import seed_probabilities
 
     run = load_run(hybrid_run)
     probs = seed_probabilities(run, graph)["cell_class"]
@@ -252,8 +252,8 @@ def test_load_run_returns_model_configs_and_fingerprint(hybrid_run, graph):
 
 
 def test_weights_of_another_model_version_are_refused_in_one_line(hybrid_run, tmp_path):
+    from synhelpers.answers.load import load_model
     from synhelpers.errors import RunError
-    from synhelpers.runs.load import load_model
 
     ckpt = hybrid_run / read_json(hybrid_run / "metrics.json")["seeds"][0]["checkpoint"]
     state = torch.load(ckpt, map_location="cpu", weights_only=True)
@@ -309,7 +309,7 @@ def test_original_design_has_no_embedding(original_run, graph):
 
 
 def test_saved_runs_reads_the_run_folders_of_this_graph(tmp_path):
-    from synhelpers.runs.answers import saved_runs
+    from synhelpers.drivers.answers import saved_runs
 
     for folder, model, mode, fp in (("sage_inductive", "sage", "inductive", "A"),
                                     ("sage_transductive", "sage", "transductive", "A"),

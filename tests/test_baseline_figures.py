@@ -9,8 +9,8 @@ import numpy as np
 from synhelpers.cli import main
 from synhelpers.figures.graph import make_graph_figures
 from synhelpers.figures.runs import make_run_figures
-from synhelpers.runs.baseline import BaselineConfig, fit_quick_baseline, run_baseline
-from synhelpers.runs.metrics import classification_metrics, summarise_seeds
+from synhelpers.train.baseline import BaselineConfig, fit_quick_baseline, run_baseline
+from synhelpers.train.metrics import classification_metrics, summarise_seeds
 
 
 def test_baseline_never_reads_test_labels(graph):

@@ -221,8 +221,8 @@ CASES = [
 def world(tmp_path_factory) -> Path:
     """Good tables, their graph (and one without synapses), and a finished run."""
     from synhelpers.graph import GraphConfig, build_cached
-    from synhelpers.runs import TrainConfig, run_training
     from synhelpers.tables.synthetic import SyntheticConfig, write_synthetic
+    from synhelpers.train import TrainConfig, run_training
 
     root = tmp_path_factory.mktemp("world")
     write_synthetic(SyntheticConfig(n_neurons=200, seed=0), root / "tables")

@@ -13,10 +13,10 @@ from synhelpers.cli import main
 from synhelpers.errors import RunError
 from synhelpers.graph import GraphConfig, build_graph, build_union
 from synhelpers.models import ModelConfig, build_model
-from synhelpers.runs import TrainConfig, run_training
-from synhelpers.runs.checks import check_views
-from synhelpers.runs.module import hide_test_labels
 from synhelpers.tables.synthetic import SyntheticConfig, generate, write_individuals
+from synhelpers.train import TrainConfig, run_training
+from synhelpers.train.checks import check_views
+from synhelpers.train.module import hide_test_labels
 
 SMALL = {"set_size": 8, "cloud_size": 8, "knn": 4, "hidden": 32, "point_dim": 16, "syn_dim": 16,
          "cloud_dim": 16}

@@ -18,10 +18,10 @@ import torch
 
 from synhelpers.graph import load_graph
 from synhelpers.io import read_json
-from synhelpers.runs.config import TrainConfig
-from synhelpers.runs.distributed import RECORD_ENV
-from synhelpers.runs.minibatch import training_seeds
-from synhelpers.runs.train import run_training
+from synhelpers.train.config import TrainConfig
+from synhelpers.train.distributed import RECORD_ENV
+from synhelpers.train.minibatch import training_seeds
+from synhelpers.train.run import run_training
 
 SMALL = {"set_size": 8, "cloud_size": 8, "knn": 4, "hidden": 16, "point_dim": 8, "syn_dim": 8,
          "cloud_dim": 8}

@@ -14,12 +14,12 @@ from synhelpers.augment import get_augmentation
 from synhelpers.models import ModelConfig, build_model
 from synhelpers.models.cloud_encoder import SynapseCloudEncoder
 from synhelpers.models.synapse_encoder import SynapseSetEncoder
-from synhelpers.runs.augmenting import ForwardAugment, augmenting, point_augmentation
-from synhelpers.runs.config import TrainConfig
-from synhelpers.runs.losses import get_loss
-from synhelpers.runs.module import NodeClassifier, label_mask, train_class_counts
-from synhelpers.runs.train import run_training
 from synhelpers.testing.random_graph import TINY_MODEL, make_random_graph
+from synhelpers.train.augmenting import ForwardAugment, augmenting, point_augmentation
+from synhelpers.train.config import TrainConfig
+from synhelpers.train.losses import get_loss
+from synhelpers.train.module import NodeClassifier, label_mask, train_class_counts
+from synhelpers.train.run import run_training
 
 SMALL = TINY_MODEL
 
@@ -41,8 +41,8 @@ def _syn_args(g):
             torch.full((g.edge_index.shape[1],), 160.0))
 
 
-@pytest.mark.parametrize("name", ["synhelpers.runs.augmenting", "synhelpers.runs.active_loop",
-                                  "synhelpers.active"])
+@pytest.mark.parametrize("name", ["synhelpers.train.augmenting", "synhelpers.answers.active_loop",
+                                  "synhelpers.answers"])
 def test_docstring_examples(name):
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
@@ -165,7 +165,7 @@ def _train_args(**kw):
 
 def test_cli_fewer_flags_are_checked():
     from synhelpers.errors import ConfigError
-    from synhelpers.runs.cli_options import with_fewer_args as _with_fewer_args
+    from synhelpers.train.cli_options import with_fewer_args as _with_fewer_args
 
     cfg = _with_fewer_args(TrainConfig(), _train_args(loss="focal", loss_param=["gamma=2"],
                                                        augment="rotate_z,jitter", tta=4))

@@ -203,7 +203,7 @@ def small_graph():
 
 
 def _cfg(**kw):
-    from synhelpers.runs.config import TrainConfig
+    from synhelpers.train.config import TrainConfig
 
     base = dict(model="mlp", task="cell_class", seeds=2, max_epochs=2, min_epochs=1,
                 progress="none", model_overrides={"hidden": 16})
@@ -211,7 +211,7 @@ def _cfg(**kw):
 
 
 def _count_trainings(monkeypatch) -> list[int]:
-    from synhelpers.runs import train as train_mod
+    from synhelpers.train import run as train_mod
 
     calls, real = [], train_mod.train_one_seed
     monkeypatch.setattr(train_mod, "train_one_seed",
@@ -220,7 +220,7 @@ def _count_trainings(monkeypatch) -> list[int]:
 
 
 def test_a_cut_off_run_resumes_at_the_seed_it_was_in(small_graph, tmp_path, monkeypatch):
-    from synhelpers.runs.train import run_training
+    from synhelpers.train.run import run_training
 
     expected = run_training(small_graph, _cfg(), tmp_path)
     (tmp_path / "metrics.json").unlink()  # killed in seed 1: its result was never written
@@ -235,7 +235,7 @@ def test_a_cut_off_run_resumes_at_the_seed_it_was_in(small_graph, tmp_path, monk
 
 
 def test_a_finished_run_is_returned_untouched(small_graph, tmp_path, monkeypatch):
-    from synhelpers.runs.train import run_training
+    from synhelpers.train.run import run_training
 
     run_training(small_graph, _cfg(), tmp_path)
     before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
@@ -246,7 +246,7 @@ def test_a_finished_run_is_returned_untouched(small_graph, tmp_path, monkeypatch
 
 def test_other_settings_are_refused_unless_overwrite(small_graph, tmp_path):
     from synhelpers.errors import RunError
-    from synhelpers.runs.train import run_training
+    from synhelpers.train.run import run_training
 
     run_training(small_graph, _cfg(), tmp_path)
     (tmp_path / "notes.txt").write_text("mine")
@@ -267,7 +267,7 @@ def test_a_setting_added_since_counts_as_its_default(small_graph, tmp_path, monk
     """A run saved before a TrainConfig field existed is still the same run (the field's
     default is what it did); a removed field is ignored."""
     from synhelpers.io import write_json
-    from synhelpers.runs.train import run_training
+    from synhelpers.train.run import run_training
 
     run_training(small_graph, _cfg(), tmp_path)
     record = read_json(tmp_path / "run.json")

@@ -72,10 +72,56 @@ def import_graph() -> dict[str, set[str]]:
     return graph
 
 
+#: The README's stages, in the order data flows through them; a module may import its own stage
+#: and earlier ones, never a later one. ``augment`` (point-set transforms) sits with the models.
+STAGES = ("tables", "graph", "models", "augment", "train", "answers", "figures", "views")
+#: Outside the stage order: the notebooks' drivers and the test helpers may import any stage;
+#: the core may use the run profiles (which import nothing of the package) and nothing else there.
+BESIDE = ("drivers", "testing")
+PROFILES = "synhelpers.drivers.profile"
+#: Entry points that dispatch to every stage.
+ENTRY_POINTS = ("synhelpers", "synhelpers.cli", "synhelpers.__main__")
+
+
+def _stage(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in STAGES + BESIDE else None
+
+
 def test_stages_are_folders():
-    for stage in ("tables", "graph", "runs", "figures", "models", "testing"):
+    for stage in STAGES + BESIDE:
         assert _is_package(f"synhelpers.{stage}"), stage
-    assert not (PKG / "analysis").exists() and not (PKG / "training").exists()
+    for gone in ("runs", "analysis", "training"):
+        assert not (PKG / gone).exists(), f"synhelpers/{gone} should not exist"
+    assert not (PKG / "active.py").exists(), "active learning lives in synhelpers/answers"
+
+
+def stage_order_violations(graph: dict[str, set[str]]) -> list[str]:
+    """``"a -> b"`` for every import from an earlier stage (or the core) to a later one."""
+    bad = []
+    for name, deps in graph.items():
+        mine = _stage(name)
+        if mine in BESIDE or name in ENTRY_POINTS:
+            continue
+        rank = STAGES.index(mine) if mine else -1
+        for dep in deps:
+            theirs = _stage(dep)
+            if dep == PROFILES or theirs is None:
+                continue
+            if theirs in BESIDE or STAGES.index(theirs) > rank:
+                bad.append(f"{name} -> {dep}")
+    return sorted(bad)
+
+
+def test_no_import_from_an_earlier_stage_to_a_later_one():
+    assert stage_order_violations(import_graph()) == []
+
+
+def test_the_stage_check_can_fail():
+    fake = {"synhelpers.graph.build": {"synhelpers.train.run"},
+            "synhelpers.train.run": {"synhelpers.graph.build", PROFILES},
+            "synhelpers.drivers.ablation": {"synhelpers.views.neuroglancer"}}
+    assert stage_order_violations(fake) == ["synhelpers.graph.build -> synhelpers.train.run"]
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PKG)))

@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import WeightedRandomSampler
 
-import synhelpers.runs.losses as losses_mod
-from synhelpers.runs.losses import (
+import synhelpers.train.losses as losses_mod
+from synhelpers.train.losses import (
     class_balanced_sampler_weights,
     class_weights,
     get_loss,

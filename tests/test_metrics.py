@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from synhelpers.runs.metrics import classification_metrics, macro_f1
+from synhelpers.train.metrics import classification_metrics, macro_f1
 
 
 @pytest.mark.parametrize("seed", range(5))

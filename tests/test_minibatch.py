@@ -16,11 +16,12 @@ from synhelpers.graph.sampler import DirectedCSR, layerwise_batches
 from synhelpers.io import read_json
 from synhelpers.models import ModelConfig, build_model, get_spec
 from synhelpers.models.synapse_encoder import PlanCache
-from synhelpers.runs import train as run_mod
-from synhelpers.runs.config import TrainConfig
-from synhelpers.runs.distributed import RECORD_ENV, resolve_launch
-from synhelpers.runs.inference import eval_chunk_size, whole_graph_logits
-from synhelpers.runs.minibatch import (
+from synhelpers.testing.random_graph import make_random_graph
+from synhelpers.train import run as run_mod
+from synhelpers.train.config import TrainConfig
+from synhelpers.train.distributed import RECORD_ENV, resolve_launch
+from synhelpers.train.inference import eval_chunk_size, whole_graph_logits
+from synhelpers.train.minibatch import (
     MiniBatchClassifier,
     check_scale,
     resolve_batch_size,
@@ -28,8 +29,7 @@ from synhelpers.runs.minibatch import (
     seed_losses,
     training_seeds,
 )
-from synhelpers.runs.train import run_training
-from synhelpers.testing.random_graph import make_random_graph
+from synhelpers.train.run import run_training
 
 SMALL = {"set_size": 8, "cloud_size": 8, "knn": 4, "hidden": 16, "point_dim": 8, "syn_dim": 8,
          "cloud_dim": 8, "table_dim": 16}
@@ -308,7 +308,7 @@ def test_launch_from_torchrun_and_slurm():
 
 
 def test_batchnorm_becomes_syncbatchnorm_under_ddp_on_gpus():
-    from synhelpers.runs.distributed import Launch, trainer_kwargs
+    from synhelpers.train.distributed import Launch, trainer_kwargs
 
     ddp, single = Launch(2, 1, "auto", 2, "torchrun"), Launch(1, 1, "auto", 1, "lightning")
     assert trainer_kwargs(ddp, cuda=True)["sync_batchnorm"]
@@ -320,7 +320,7 @@ def test_batchnorm_becomes_syncbatchnorm_under_ddp_on_gpus():
 
 
 def _parser():
-    from synhelpers.runs import cli
+    from synhelpers.train import cli
 
     p = argparse.ArgumentParser()
     cli.register(p.add_subparsers(dest="command", required=True))
@@ -361,7 +361,7 @@ def test_seed_sites_only_leaves_the_seeds_outputs_unchanged(graph):
     assert not torch.allclose(a[3:], b[3:], atol=1e-3), "the other nodes did lose their sites"
 
 
-@pytest.mark.parametrize("name", ["synhelpers.runs.distributed", "synhelpers.runs.inference"])
+@pytest.mark.parametrize("name", ["synhelpers.train.distributed", "synhelpers.train.inference"])
 def test_docstring_examples(name):
     import doctest
     import importlib

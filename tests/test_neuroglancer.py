@@ -16,13 +16,21 @@ import pytest
 
 pytest.importorskip("neuroglancer")
 
+from synhelpers.answers.prediction_table import (  # noqa: E402
+    check_predictions,
+    fake_predictions,
+    read_predictions,
+    write_predictions,
+)
 from synhelpers.figures.cli import register  # noqa: E402
-from synhelpers.figures.navis_export import (  # noqa: E402
+from synhelpers.tables import from_frames, load_tables  # noqa: E402
+from synhelpers.tables.contract import Connectome  # noqa: E402
+from synhelpers.views.navis_export import (  # noqa: E402
     attach_connectors,
     connector_table,
     write_connector_tables,
 )
-from synhelpers.figures.neuroglancer import (  # noqa: E402
+from synhelpers.views.neuroglancer import (  # noqa: E402
     HEMIBRAIN_SEGMENTATION,
     MANC_SEGMENTATION,
     NEURON_LAYER_NAME,
@@ -30,16 +38,8 @@ from synhelpers.figures.neuroglancer import (  # noqa: E402
     state_url,
     write_view,
 )
-from synhelpers.figures.neuroglancer_browser import serve  # noqa: E402
-from synhelpers.figures.neuron_sites import class_colors, neuron_points, synapse_sites  # noqa: E402
-from synhelpers.figures.prediction_table import (  # noqa: E402
-    check_predictions,
-    fake_predictions,
-    read_predictions,
-    write_predictions,
-)
-from synhelpers.tables import from_frames, load_tables  # noqa: E402
-from synhelpers.tables.contract import Connectome  # noqa: E402
+from synhelpers.views.neuroglancer_browser import serve  # noqa: E402
+from synhelpers.views.neuron_sites import class_colors, neuron_points, synapse_sites  # noqa: E402
 
 BASE = "http://127.0.0.1:9555"
 _SIZES = {"float32": ("<f4", 4), "uint32": ("<u4", 4), "int32": ("<i4", 4), "uint16": ("<u2", 2),
@@ -172,7 +172,7 @@ def test_synapse_layer_holds_every_synapse_of_the_chosen_neurons(view, predictio
 
 def test_auto_synapse_neurons_are_the_largest_under_the_cap(predictions, connectome, tmp_path,
                                                              monkeypatch):
-    import synhelpers.figures.neuroglancer as ng_view
+    import synhelpers.views.neuroglancer as ng_view
 
     syn = connectome.synapses
     n_sites = pd.concat([syn["bodyId_pre"], syn["bodyId_post"]]).value_counts()

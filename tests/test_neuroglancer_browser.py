@@ -16,21 +16,21 @@ import pytest
 pytest.importorskip("neuroglancer")
 pytest.importorskip("websocket")
 
-from synhelpers.figures.neuroglancer import NEURON_LAYER_NAME, SYNAPSE_LAYER_NAME, write_view  # noqa: E402
-from synhelpers.figures.neuroglancer_browser import (  # noqa: E402
+from synhelpers.answers.prediction_table import fake_predictions  # noqa: E402
+from synhelpers.tables import load_tables  # noqa: E402
+from synhelpers.tables.contract import Connectome  # noqa: E402
+from synhelpers.views.neuroglancer import NEURON_LAYER_NAME, SYNAPSE_LAYER_NAME, write_view  # noqa: E402
+from synhelpers.views.neuroglancer_browser import (  # noqa: E402
     BrowserUnavailable,
     DevTools,
     find_chromium,
 )
-from synhelpers.figures.neuroglancer_screenshot import (  # noqa: E402
+from synhelpers.views.neuroglancer_screenshot import (  # noqa: E402
     _add_legend,
     load_view,
     screenshot_view,
 )
-from synhelpers.figures.neuron_sites import neuron_points  # noqa: E402
-from synhelpers.figures.prediction_table import fake_predictions  # noqa: E402
-from synhelpers.tables import load_tables  # noqa: E402
-from synhelpers.tables.contract import Connectome  # noqa: E402
+from synhelpers.views.neuron_sites import neuron_points  # noqa: E402
 
 
 @pytest.fixture(scope="module")

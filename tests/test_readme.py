@@ -57,7 +57,7 @@ def test_every_readme_command_runs_verbatim(tmp_path):
 
 def test_stated_defaults_are_the_code_defaults():
     from synhelpers.graph.config import GraphConfig
-    from synhelpers.runs.config import TrainConfig
+    from synhelpers.train.config import TrainConfig
 
     d, g = TrainConfig(), GraphConfig()
     code = {"--lr": d.lr, "--max-epochs": d.max_epochs, "--min-epochs": d.min_epochs,

@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from synhelpers.answers.prediction_table import fake_predictions
 from synhelpers.figures.calibration import (
     expected_calibration_error,
     plot_reliability,
     reliability_bins,
 )
-from synhelpers.figures.prediction_table import fake_predictions
 from synhelpers.figures.results import (
     per_class_f1_table,
     plot_composition,
@@ -108,8 +108,8 @@ def test_composition_and_reliability_say_when_there_is_nothing_to_draw(predictio
         plot_reliability(labelled[labelled["split"] == "train"], "cell_class")
 
 
-@pytest.mark.parametrize("module", ["synhelpers.runs.vocab", "synhelpers.runs.predict",
-                                    "synhelpers.runs.embed", "synhelpers.figures.calibration",
+@pytest.mark.parametrize("module", ["synhelpers.train.vocab", "synhelpers.answers.predict",
+                                    "synhelpers.answers.embed", "synhelpers.figures.calibration",
                                     "synhelpers.figures.results"])
 def test_docstring_examples_of_the_answer_modules(module):
     import doctest

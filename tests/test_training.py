@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from synhelpers.io import read_json
-from synhelpers.runs import train as run_mod
-from synhelpers.runs.config import TrainConfig
-from synhelpers.runs.module import hide_test_labels
-from synhelpers.runs.train import run_training
 from synhelpers.testing.random_graph import TINY_MODEL, make_random_graph
+from synhelpers.train import run as run_mod
+from synhelpers.train.config import TrainConfig
+from synhelpers.train.module import hide_test_labels
+from synhelpers.train.run import run_training
 
 SMALL = TINY_MODEL
 
@@ -108,7 +108,7 @@ def test_inductive_mode(graph, tmp_path):
 
 
 def _parser():
-    from synhelpers.runs import cli
+    from synhelpers.train import cli
 
     p = argparse.ArgumentParser()
     cli.register(p.add_subparsers(dest="command", required=True))
@@ -164,7 +164,7 @@ def test_aux_view_heads_add_to_the_training_loss_only(graph):
     import torch.nn.functional as F
 
     from synhelpers.models import ModelConfig
-    from synhelpers.runs.module import NodeClassifier, label_mask
+    from synhelpers.train.module import NodeClassifier, label_mask
 
     tc = cfg(aux_weight=0.25)
     mc = ModelConfig.from_data(graph, ["cell_class"], **SMALL)
@@ -183,7 +183,7 @@ def test_aux_view_heads_add_to_the_training_loss_only(graph):
 
 
 def test_saved_runs_are_reused_only_for_the_same_graph(graph, tmp_path, capsys):
-    from synhelpers.runs.ablation import run_ablation
+    from synhelpers.drivers.ablation import run_ablation
 
     kw = dict(seeds=1, max_epochs=2, patience=5, num_threads=2, model_overrides=SMALL, verbose=True)
     run_ablation(graph, tmp_path, "cell_class", ["mlp"], **kw)

@@ -6,7 +6,7 @@
   the synthetic generator made them depend on (synapse positions, wiring, both);
 - :func:`plot_composition`: the predicted classes of the unlabelled neurons;
 - :func:`results_figures`: all of them (and the ablation and reliability figures) for one
-  :class:`~synhelpers.runs.answers.Answers`, each file named after its parameters.
+  :class:`~synhelpers.drivers.answers.Answers`, each file named after its parameters.
 
 The ablation bars are :func:`synhelpers.figures.runs.plot_ablation`; the reliability diagram
 is :func:`synhelpers.figures.calibration.plot_reliability`.
@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .neuron_sites import UNKNOWN_COLOR, class_colors
+from .colors import UNKNOWN_COLOR, class_colors
 from .runs import MODE_COLORS, plot_ablation
 from .save import figure_name, save_figure
 
@@ -183,11 +183,11 @@ def plot_composition(predictions: pd.DataFrame, label: str = "cell_class", *,
 
 
 def results_figures(answers, out_dir, *, method: str = "tsne", n_bins: int = 10) -> list:
-    """Write notebook 06's figures for ``answers`` (:func:`~synhelpers.runs.answers.task_answers`)
+    """Write notebook 06's figures for ``answers`` (:func:`~synhelpers.drivers.answers.task_answers`)
     as PNG + SVG into ``out_dir``; returns the paths. Each name holds the figure's parameters
     (model, task, dataset, seeds or runs, seed combination, map method, bins)."""
     from ..models.config import TASK_COLUMNS
-    from ..runs.vocab import label_strings
+    from ..train.vocab import label_strings
     from .calibration import plot_reliability
 
     a, label = answers, TASK_COLUMNS.get(answers.task, (answers.task,))[0]

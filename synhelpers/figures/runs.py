@@ -207,7 +207,7 @@ def plot_per_class_f1(runs: dict[str, dict], dependency: dict | None = None, tit
 
 def task_figures(result, out_dir, confusion_model: str = "hybrid") -> list[Path]:
     """Ablation, learning curves and the fused model's confusion of a
-    :class:`~synhelpers.runs.ablation.TaskResult`; returns the written paths."""
+    :class:`~synhelpers.drivers.ablation.TaskResult`; returns the written paths."""
     what = {"cell_class": "Cell class", "nt": "Neurotransmitter"}.get(result.task, result.task)
     params = (result.task, result.dataset, f"{result.seeds} seeds")
     transductive = {k.split("/")[0]: v for k, v in result.runs.items() if k.endswith("/transductive")}

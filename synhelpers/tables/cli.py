@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from ..cliargs import existing_file, fraction, int_in, nonneg_int, positive_int, writable_dir
-from ..profile import apply_profile_caps
+from ..drivers.profile import apply_profile_caps
 from .synthetic.config import MAX_NEURONS, MIN_NEURONS, SyntheticConfig
 
 __all__ = ["register", "read_bodies"]

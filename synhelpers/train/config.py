@@ -68,7 +68,7 @@ class TrainConfig:
             ``"none"``: off. Drawn once per forward pass (one global map per step).
         tta: test-time augmentation: average the softmax over K views (view 0 unaugmented;
             views 1..K-1 with ``tta_augment``). 1: plain evaluation.
-        loss: training loss, a name from :mod:`synhelpers.runs.losses` (``ce``,
+        loss: training loss, a name from :mod:`synhelpers.train.losses` (``ce``,
             ``weighted_ce``, ``focal``, ``logit_adjusted``); class counts always come from
             the training labels.
         loss_params: keyword arguments of the loss, e.g. ``{"gamma": 2.0}`` for ``focal``.

@@ -1,9 +1,9 @@
 """Simulated active learning on a fully labelled connectome: reveal labels step by step.
 
 For each seed: start from ``initial_per_class`` labelled neurons of each class, drawn from
-the *training pool* only (:func:`~synhelpers.runs.active.initial_labelled`); train; score the
+the *training pool* only (:func:`~synhelpers.answers.active.initial_labelled`); train; score the
 fixed test split once; let each strategy pick the next ``batch`` neurons among the pool's
-still unlabelled ones (:func:`~synhelpers.runs.active.rank_candidates`); reveal their labels;
+still unlabelled ones (:func:`~synhelpers.answers.active.rank_candidates`); reveal their labels;
 retrain with a warm start (the previous round's selected weights, a fresh optimiser); repeat
 for ``rounds`` rounds. Validation labels (the fixed validation split) are used only for early
 stopping; test labels only for scoring. Round 0 is shared by every strategy of a seed (same
@@ -30,10 +30,10 @@ import pandas as pd
 import torch
 
 from ..models import ModelConfig
+from ..train.config import TrainConfig
+from ..train.metrics import macro_f1
+from ..train.module import NodeClassifier, label_mask
 from .active import STRATEGIES, initial_labelled, mc_dropout_probs, rank_candidates, reveal
-from .config import TrainConfig
-from .metrics import macro_f1
-from .module import NodeClassifier, label_mask
 
 __all__ = ["ActiveConfig", "simulate", "simulate_seed", "labels_to_reach", "round_graph",
            "fit_rounds", "supervised_reference"]
@@ -45,8 +45,8 @@ class ActiveConfig:
 
     Attributes:
         column: label column. model / model_overrides / lr / weight_decay / loss: as in
-            :class:`~synhelpers.runs.config.TrainConfig`.
-        strategies: names from :data:`synhelpers.runs.active.STRATEGIES`.
+            :class:`~synhelpers.train.config.TrainConfig`.
+        strategies: names from :data:`synhelpers.answers.active.STRATEGIES`.
         seeds / first_seed: seeds ``first_seed ..``; a seed fixes the initial labels, the
             initial weights and every random draw of its rounds.
         initial_per_class: labelled neurons per class at the start (training pool only).

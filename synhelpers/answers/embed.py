@@ -39,13 +39,13 @@ def embed(run, data, *, seed: int | None = None, new_connectome: bool = False) -
     """Every neuron's representation parts from one seed of ``run`` (module docstring).
 
     Args:
-        run: a :class:`~synhelpers.runs.load.LoadedRun` or a run folder.
+        run: a :class:`~synhelpers.answers.load.LoadedRun` or a run folder.
         data: the run's graph, or a new connectome with ``new_connectome=True``.
         seed: which seed (value); default the first of the loaded ones.
 
     Raises:
         RunError: the model has no ``embed`` (the original design), or see
-            :func:`~synhelpers.runs.load.prepare_graph`.
+            :func:`~synhelpers.answers.load.prepare_graph`.
     """
     run = run if isinstance(run, LoadedRun) else load_run(run)
     i = 0 if seed is None else (run.seeds.index(seed) if seed in run.seeds else -1)

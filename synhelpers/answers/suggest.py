@@ -1,6 +1,6 @@
 """``suggest``: rank a trained run's unlabelled neurons for annotation (active learning).
 
-The strategies are those of :mod:`synhelpers.runs.active` (``margin``, ``entropy``, ``bald``
+The strategies are those of :mod:`synhelpers.answers.active` (``margin``, ``entropy``, ``bald``
 with Monte-Carlo dropout, ``coreset`` on the fused representation, ``random``). The table
 (:func:`suggest`) has one row per suggested neuron, best first: ``rank``, ``bodyId``,
 ``connectome``, ``score`` (higher = ask first), ``prediction`` and ``probability`` (the
@@ -37,7 +37,7 @@ SUGGEST_COLUMNS = ("rank", "bodyId", "connectome", "score", "prediction", "proba
 
 def load_trained(run_dir, data=None, seed_index: int = 0):
     """``(model, metrics, data)``: the selected checkpoint of one seed of a saved run (the
-    registry model, eval mode, through :func:`~synhelpers.runs.load.load_run`, so Lightning is
+    registry model, eval mode, through :func:`~synhelpers.answers.load.load_run`, so Lightning is
     never imported), and its graph (``data``, else the run's recorded ``data_path``).
 
     Raises:

@@ -3,7 +3,7 @@
 The module only ever sees the *training graph*, whose test labels were replaced by -1
 (:func:`hide_test_labels`), so no test label can reach the loss, the validation metric,
 early stopping or checkpoint selection. Test metrics are computed afterwards, once, by
-:func:`synhelpers.runs.train.evaluate_test` on the selected checkpoint.
+:func:`synhelpers.train.run.evaluate_test` on the selected checkpoint.
 """
 
 from __future__ import annotations
@@ -56,10 +56,10 @@ def train_class_counts(data, column: str) -> torch.Tensor:
 class NodeClassifier(L.LightningModule):
     """Wraps a registry model; multitask loss ``sum_c w_c loss(logits_c[m_c], y_c[m_c])``.
 
-    ``loss`` is ``TrainConfig.loss`` from :mod:`synhelpers.runs.losses` (default plain
+    ``loss`` is ``TrainConfig.loss`` from :mod:`synhelpers.train.losses` (default plain
     cross-entropy), given the training class counts of each column
     (:func:`train_class_counts`); ``TrainConfig.augment`` augments the point sets in training
-    steps only (:mod:`synhelpers.runs.augmenting`).
+    steps only (:mod:`synhelpers.train.augmenting`).
 
     A fused model's auxiliary view heads (outputs ``"<column>@<view>"``, training only) add
     ``aux_weight`` times their own loss; the main loss (``train_loss``) and the auxiliary one

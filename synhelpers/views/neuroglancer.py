@@ -3,7 +3,7 @@
 :func:`write_view` writes into ``out_dir``
 
 - ``neurons/``: a precomputed annotation layer, one point per neuron (soma, else synapse
-  centroid; :func:`~synhelpers.figures.neuron_sites.neuron_points`) coloured by its predicted
+  centroid; :func:`~synhelpers.views.neuron_sites.neuron_points`) coloured by its predicted
   class, with the prediction, its probability, the published label, the split and the
   entropy as annotation properties, and the neuron's bodyId as related segment;
 - ``synapses/``: the synapses of a few chosen neurons, coloured by the predicted class of
@@ -13,7 +13,7 @@
 - ``state.json``: the Neuroglancer state; ``view.json``: what was written.
 
 The state refers to the local layers as ``precomputed://{base_url}/neurons`` etc., so
-``out_dir`` must be served at ``base_url`` (:func:`~synhelpers.figures.neuroglancer_browser.serve`,
+``out_dir`` must be served at ``base_url`` (:func:`~synhelpers.views.neuroglancer_browser.serve`,
 default ``http://127.0.0.1:9000``). For the hemibrain and MANC the state also holds the
 dataset's public segmentation, its segments coloured by predicted class
 (``segmentColors``, a map from segment id to colour in the segmentation layer's state; see
@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..answers.prediction_table import check_predictions
 from ..io import write_json
 from ..tables.contract import Connectome
 from .neuroglancer_browser import CLIENT_PATH
@@ -54,7 +55,6 @@ from .neuroglancer_layers import (
     write_synapse_layer,
 )
 from .neuron_sites import class_colors, neuron_points, synapse_sites, voxel_nm
-from .prediction_table import check_predictions
 
 __all__ = ["ViewResult", "write_view", "public_segmentation", "state_url",
            "HEMIBRAIN_SEGMENTATION", "MANC_SEGMENTATION", "PUBLIC_VIEWER", "DEFAULT_BASE_URL"]
@@ -67,7 +67,7 @@ HEMIBRAIN_SEGMENTATION = "precomputed://gs://neuroglancer-janelia-flyem-hemibrai
 MANC_SEGMENTATION = "precomputed://gs://manc-seg-v1p2/manc-seg-v1.2"
 #: The public Neuroglancer client.
 PUBLIC_VIEWER = "https://neuroglancer-demo.appspot.com/"
-#: Where :func:`~synhelpers.figures.neuroglancer_browser.serve` serves ``out_dir`` by default.
+#: Where :func:`~synhelpers.views.neuroglancer_browser.serve` serves ``out_dir`` by default.
 DEFAULT_BASE_URL = "http://127.0.0.1:9000"
 #: Folder names of the layers inside ``out_dir``, and the layer names in the viewer.
 NEURON_LAYER, SYNAPSE_LAYER, PROPERTIES_DIR = "neurons", "synapses", "segment_properties"
@@ -98,7 +98,7 @@ class ViewResult:
         short_url: the public viewer told to fetch ``{base_url}/state.json`` (short; needs
             ``out_dir`` served).
         local_url: the same with the viewer bundled in ``neuroglancer``, as
-            :func:`~synhelpers.figures.neuroglancer_browser.serve` serves it (no internet).
+            :func:`~synhelpers.views.neuroglancer_browser.serve` serves it (no internet).
         n_points: neurons drawn (predicted and with a point).
         n_without_point: predicted neurons with neither soma nor synapse (not drawn).
         n_not_in_connectome: predicted bodyIds absent from the connectome's neurons.
@@ -147,7 +147,7 @@ def write_view(predictions: pd.DataFrame, connectome: Connectome, out_dir: str |
     """Write the annotation layers, ``state.json`` and URLs of a view of ``label``'s predictions.
 
     Args:
-        predictions: the predictions table (:mod:`~synhelpers.figures.prediction_table`).
+        predictions: the predictions table (:mod:`~synhelpers.answers.prediction_table`).
         connectome: the tables the predictions were made on (for somata and synapses).
         out_dir: output folder; its ``neurons/``, ``synapses/`` and ``segment_properties/``
             sub-folders are replaced.

@@ -1,5 +1,5 @@
-"""Commands of stage 3: ``train``, ``baseline``, ``models``, and the answers of a saved run:
-``predict`` and ``embed``.
+"""Commands of the train stage: ``train``, ``baseline`` and ``models`` (the answers of a saved
+run, ``predict``, ``embed`` and ``suggest``, are in :mod:`synhelpers.answers.cli`).
 
 Example::
 
@@ -8,8 +8,8 @@ Example::
     python -m synhelpers predict --run runs/hybrid --data data/synthetic/graph --out predictions.parquet
     python -m synhelpers embed --run runs/hybrid --data data/synthetic/graph --out embeddings.parquet
 
-Defaults come from :class:`~synhelpers.runs.config.TrainConfig` and
-:class:`~synhelpers.runs.config.BaselineConfig`, so they have one home.
+Defaults come from :class:`~synhelpers.train.config.TrainConfig` and
+:class:`~synhelpers.train.config.BaselineConfig`, so they have one home.
 """
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ from __future__ import annotations
 import argparse
 
 from ..cliargs import existing_dir, nonneg_int, parse_value, plural, positive_int, writable_dir
+from ..drivers.profile import apply_profile_caps
 from ..models.config import TASK_COLUMNS
-from ..profile import apply_profile_caps
-from .cli_answers import register_answers, register_suggest
 from .cli_options import add_fewer_args, add_scale_args, scale_fields, with_fewer_args
 from .config import MODES, BaselineConfig, TrainConfig
 
@@ -120,7 +119,7 @@ def _train(args: argparse.Namespace) -> int:
     if not args.label and not args.task:
         print(f"labels: {', '.join(data.label_columns)} (every label column of the graph; "
               "choose with --label)")
-    from .train import run_training  # Lightning: imported once the settings are known good
+    from .run import run_training  # Lightning: imported once the settings are known good
 
     finished = (args.out / "metrics.json").exists() and not args.overwrite
     res = run_training(data, cfg, args.out, overwrite=args.overwrite, data_path=args.data)
@@ -241,9 +240,8 @@ def _print_per_class(res: dict) -> None:
 
 
 def register(subparsers) -> None:
-    """Add the ``train``, ``baseline``, ``models``, ``suggest``, ``predict`` and ``embed`` commands."""
+    """Add the ``train``, ``baseline`` and ``models`` commands."""
     _register_train(subparsers)
-    register_suggest(subparsers)
     b = BaselineConfig()
     p = subparsers.add_parser("baseline", help="fit the quick logistic-regression baseline",
                               description="Logistic regression on wiring and synapse-summary "
@@ -256,4 +254,3 @@ def register(subparsers) -> None:
     p.set_defaults(func=_baseline)
     m = subparsers.add_parser("models", help="list the model registry and the views each model needs")
     m.set_defaults(func=_models)
-    register_answers(subparsers)

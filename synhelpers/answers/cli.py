@@ -15,10 +15,10 @@ from pathlib import Path
 
 from ..cliargs import existing_dir, nonneg_int, plural, positive_int, writable_dir
 
-__all__ = ["register_answers", "register_suggest"]
+__all__ = ["register", "register_answers", "register_suggest"]
 
 
-#: Active-learning strategies (a copy of ``synhelpers.runs.active.STRATEGIES``: no torch here).
+#: Active-learning strategies (a copy of ``synhelpers.answers.active.STRATEGIES``: no torch here).
 SUGGEST_STRATEGIES = ("margin", "entropy", "bald", "coreset", "random")
 
 
@@ -140,3 +140,9 @@ def register_answers(subparsers) -> None:
     e.add_argument("--seed", type=nonneg_int, default=None,
                    help="which seed's model (default: the run's first seed)")
     e.set_defaults(func=_embed)
+
+
+def register(subparsers) -> None:
+    """Add the answer commands: ``predict``, ``embed`` and ``suggest``."""
+    register_answers(subparsers)
+    register_suggest(subparsers)

@@ -1,6 +1,6 @@
 """``predict``: one row per neuron with every label column's answer, as ``predictions.parquet``.
 
-The table follows the schema of :mod:`synhelpers.figures.prediction_table` (the viewers read
+The table follows the schema of :mod:`synhelpers.answers.prediction_table` (the viewers read
 it): ``bodyId``, ``connectome``, ``split`` (``train``/``val``/``test``/``unlabelled``) and per
 label column ``L``: ``L__true`` (published label, where known), ``L__pred``, ``L__prob``,
 ``L__top3_classes``, ``L__top3_probs``, ``L__entropy`` (nats). Every neuron is there,
@@ -25,8 +25,8 @@ import pandas as pd
 import torch
 
 from ..errors import ConfigError
+from ..train.metrics import macro_f1
 from .load import LoadedRun, PreparedGraph, load_run, prepare_graph
-from .metrics import macro_f1
 
 __all__ = ["predict", "seed_probabilities", "label_answer", "test_scores", "COMBINE",
            "write_predictions"]
@@ -93,7 +93,7 @@ def predict(run, data, *, combine: str = "mean", new_connectome: bool = False) -
     """Answer every label column of ``run`` for every neuron of ``data``.
 
     Args:
-        run: a :class:`~synhelpers.runs.load.LoadedRun` or a run folder.
+        run: a :class:`~synhelpers.answers.load.LoadedRun` or a run folder.
         data: the graph the run was trained on (a ``Data``, graph or tables folder) or, with
             ``new_connectome=True``, a connectome it never saw (inductive models only).
         combine: ``"mean"`` of the split-0 seeds' probabilities, or ``"none"`` (first seed).
@@ -122,7 +122,7 @@ def predict(run, data, *, combine: str = "mean", new_connectome: bool = False) -
 def test_scores(df: pd.DataFrame, classes: dict[str, list[str]], split: str = "test") -> dict:
     """``{column: (macro-F1, neurons scored)}`` on the rows of ``split`` whose published class is
     one the run knows (``classes``, e.g. ``meta["label_names"]``); macro-F1 as in training
-    (:func:`~synhelpers.runs.metrics.macro_f1`)."""
+    (:func:`~synhelpers.train.metrics.macro_f1`)."""
     res = {}
     rows = df["split"].to_numpy() == split
     for c, names in classes.items():
@@ -137,6 +137,6 @@ def test_scores(df: pd.DataFrame, classes: dict[str, list[str]], split: str = "t
 def write_predictions(df: pd.DataFrame, path) -> Path:
     """Write ``df`` to ``path`` (Parquet, metadata from ``df.attrs``); plain
     ``pandas.read_parquet`` reads it back."""
-    from ..figures.prediction_table import write_predictions as write
+    from .prediction_table import write_predictions as write
 
     return write(df, path)

@@ -121,7 +121,7 @@ def augmenting(model: nn.Module, augment: ForwardAugment | None) -> Iterator[Non
 
 
 def train_augment(module, data):
-    """Context for one training step of a :class:`~synhelpers.runs.module.NodeClassifier`:
+    """Context for one training step of a :class:`~synhelpers.train.module.NodeClassifier`:
     the run's augmentation, built at the first step (it needs the graph's length unit), with a
     generator seeded from ``torch.initial_seed()`` (the run's seed after ``seed_everything``)."""
     cfg = module.train_cfg

@@ -12,7 +12,7 @@ test split exactly once on the full graph. Each finished seed is saved as
      "mean": {...}, "std": {...}}
 
 ``trained_on`` holds the ROI and class names the model was built on
-(:func:`~synhelpers.runs.vocab.run_vocabulary`; ``predict`` aligns new connectomes to them).
+(:func:`~synhelpers.train.vocab.run_vocabulary`; ``predict`` aligns new connectomes to them).
 Fractions are in 0..1. The run folder also holds ``seed<k>/best.ckpt`` and TensorBoard logs
 under ``tb/`` (hyperparameters in ``tb/seed<k>/hparams.yaml``).
 """

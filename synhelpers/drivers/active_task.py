@@ -17,11 +17,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .. import profile as profiles
+from ..answers.active_loop import ActiveConfig, labels_to_reach, simulate
 from ..graph import GraphConfig, build_cached, graph_fingerprint
 from ..io import read_json, write_json
 from ..tables.synthetic import SyntheticConfig, ensure_synthetic
-from .active_loop import ActiveConfig, labels_to_reach, simulate
+from . import profile as profiles
 
 __all__ = ["ActiveResult", "run_active", "run_active_task", "plot_active_curves"]
 
@@ -54,7 +54,7 @@ def _settings(data, cfg: ActiveConfig) -> dict:
 def run_active(data, cfg: ActiveConfig, runs_dir, *, retrain: bool = False, fraction: float = 0.9,
                verbose: bool = True) -> ActiveResult:
     """Simulate the seeds of ``cfg`` not yet saved in ``runs_dir`` (all with ``retrain``) and
-    return every seed's curves with :func:`~synhelpers.runs.active_loop.labels_to_reach`."""
+    return every seed's curves with :func:`~synhelpers.answers.active_loop.labels_to_reach`."""
     runs_dir = Path(runs_dir)
     runs_dir.mkdir(parents=True, exist_ok=True)
     settings, meta_file = _settings(data, cfg), runs_dir / "active.json"

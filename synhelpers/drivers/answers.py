@@ -4,7 +4,7 @@ and its answers on another individual of the synthetic design.
 :func:`task_answers` reads every run that notebook 03 (or 04) saved for the task on the
 profile's synthetic connectome (``runs/train_<task>/<model>_<mode>``, trained on this graph);
 when the chosen model has no saved transductive run it trains that model in both modes with
-:func:`~synhelpers.runs.ablation.run_task` (saved runs with the same settings are reused),
+:func:`~synhelpers.drivers.ablation.run_task` (saved runs with the same settings are reused),
 so the notebook also runs on a fresh checkout. Predictions and embeddings are written next to
 the run (``predictions.parquet``, ``embeddings.parquet``).
 """
@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import profile as profiles
+from ..answers.embed import embed, write_embeddings
+from ..answers.load import load_run
+from ..answers.predict import predict, test_scores, write_predictions
 from ..graph import GraphConfig, build_cached, graph_fingerprint
 from ..io import read_json
 from ..tables.synthetic import SyntheticConfig, ensure_synthetic
+from . import profile as profiles
 from .ablation import CEILING_KEYS, run_task
-from .embed import embed, write_embeddings
-from .load import load_run
-from .predict import predict, test_scores, write_predictions
 
 __all__ = ["Answers", "saved_runs", "task_answers", "individual_answers"]
 

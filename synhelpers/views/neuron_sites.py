@@ -1,10 +1,9 @@
 """Where neurons and their synapses are, for viewers: one point per neuron, synapse sites per
-chosen neuron, and one colour per class.
+chosen neuron (colours: :mod:`synhelpers.figures.colors`).
 
 - :func:`neuron_points`: the soma where known, else the centroid of the neuron's synapse sites.
 - :func:`synapse_sites`: every synapse of chosen neurons, seen from that neuron (its T-bars
   and its postsynaptic densities), with the partner's bodyId.
-- :func:`class_colors`: a fixed colour per class name, shared by every layer and export.
 
 All coordinates are in the dataset's voxels (``Connectome.meta["voxel_nm"]``, 8 nm for the
 hemibrain, MANC and the synthetic connectome).
@@ -12,17 +11,16 @@ hemibrain, MANC and the synthetic connectome).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
 
+from ..figures.colors import UNKNOWN_COLOR, class_colors, hex_to_rgb
 from ..tables.contract import Connectome
 
-__all__ = ["neuron_points", "synapse_sites", "class_colors", "UNKNOWN_COLOR", "voxel_nm"]
+__all__ = ["neuron_points", "synapse_sites", "class_colors", "hex_to_rgb", "UNKNOWN_COLOR", "voxel_nm"]
 
-#: Colour of anything without a prediction.
-UNKNOWN_COLOR = "#808080"
 XYZ = ("x", "y", "z")
 
 
@@ -136,28 +134,3 @@ def synapse_sites(connectome: Connectome, bodies: Iterable[int]) -> pd.DataFrame
         parts.append(pd.DataFrame(part))
     out = pd.concat(parts, ignore_index=True)
     return out.sort_values(["bodyId", "type", "synapse_row"], kind="stable", ignore_index=True)
-
-
-def class_colors(classes: Sequence[str]) -> dict[str, str]:
-    """A ``#rrggbb`` colour per class, in the given order, never grey (grey is "unknown").
-
-    The palette is tab20's ten dark hues, then its ten light ones, then tab20b and tab20c,
-    without their greys; it repeats after 54 classes.
-
-    Example:
-        >>> class_colors(["KC", "MBON", "DAN"])
-        {'KC': '#1f77b4', 'MBON': '#ff7f0e', 'DAN': '#2ca02c'}
-    """
-    import matplotlib
-
-    tab20 = list(matplotlib.colormaps["tab20"].colors)
-    colors = tab20[0::2] + tab20[1::2] + [c for name in ("tab20b", "tab20c")
-                                          for c in matplotlib.colormaps[name].colors]
-    palette = [matplotlib.colors.to_hex(c) for c in colors if len({round(v, 3) for v in c}) > 1]
-    return {c: palette[i % len(palette)] for i, c in enumerate(classes)}
-
-
-def hex_to_rgb(colors: Sequence[str]) -> np.ndarray:
-    """``["#rrggbb", ...]`` -> ``(n, 3)`` uint8."""
-    raw = np.array([int(c.lstrip("#"), 16) for c in colors], dtype=np.uint32)
-    return np.stack([(raw >> 16) & 255, (raw >> 8) & 255, raw & 255], 1).astype(np.uint8)

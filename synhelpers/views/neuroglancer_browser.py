@@ -1,12 +1,12 @@
 """Serve a view offline and look at it in headless Chromium.
 
 - :func:`serve`: an HTTP server on 127.0.0.1 for an output folder of
-  :func:`~synhelpers.figures.neuroglancer.write_view` (with CORS headers, so the public
+  :func:`~synhelpers.views.neuroglancer.write_view` (with CORS headers, so the public
   viewer may read it) and, under ``/v/static/``, the Neuroglancer client that ships inside
   the ``neuroglancer`` Python package (``neuroglancer/static/client/``), so nothing needs
   the internet.
 - :func:`find_chromium`, :class:`DevTools`: a headless Chromium page to drive
-  (used by :mod:`~synhelpers.figures.neuroglancer_screenshot`).
+  (used by :mod:`~synhelpers.views.neuroglancer_screenshot`).
 
 Chromium is driven through the Chrome DevTools protocol over one websocket
 (``websocket-client``, already installed with Jupyter), not selenium or playwright: four

@@ -12,7 +12,7 @@ What an epoch is:
   those, and takes the loss on the seeds alone (the first ``batch.batch_size`` nodes).
 
 Validation runs once per epoch over the whole graph with every neighbour
-(:mod:`synhelpers.runs.inference`), so scores never depend on sampling. Under DDP each process
+(:mod:`synhelpers.train.inference`), so scores never depend on sampling. Under DDP each process
 computes the same validation numbers (equal weights, eval mode) and they are averaged across
 processes (``sync_dist``), so early stopping and checkpointing decide the same on every rank
 even if GPU kernels differ in the last bits. Validation is not sharded: macro-F1 does not
@@ -284,7 +284,7 @@ class EpochClock(L.Callback):
 
 def eval_chunk_for(cfg, data, device=None) -> int | None:
     """The evaluation chunk of ``data`` in mini-batch mode: ``cfg.eval_chunk_size``, else
-    :func:`~synhelpers.runs.inference.eval_chunk_size` from the free memory of ``device``
+    :func:`~synhelpers.train.inference.eval_chunk_size` from the free memory of ``device``
     (a CUDA device, else the host), where the evaluation runs."""
     if cfg.eval_chunk_size is not None:
         return cfg.eval_chunk_size

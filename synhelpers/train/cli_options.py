@@ -1,7 +1,7 @@
 """Flag groups of ``train`` beyond the basics: mini-batch and data-parallel training
 (:func:`add_scale_args`), augmentation, test-time augmentation and losses
 (:func:`add_fewer_args`). Each comes with the function that turns the parsed flags into
-:class:`~synhelpers.runs.config.TrainConfig` fields. Torch-free, so ``--help`` stays fast.
+:class:`~synhelpers.train.config.TrainConfig` fields. Torch-free, so ``--help`` stays fast.
 """
 
 from __future__ import annotations

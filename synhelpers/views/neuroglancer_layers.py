@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .neuron_sites import UNKNOWN_COLOR, hex_to_rgb
-from .prediction_table import SPLITS
+from ..answers.prediction_table import SPLITS
+from ..figures.colors import UNKNOWN_COLOR, hex_to_rgb
 
 __all__ = ["coordinate_space", "write_neuron_layer", "write_synapse_layer",
            "write_segment_properties", "NO_LABEL"]
@@ -111,7 +111,7 @@ def write_synapse_layer(path: Path, sites: pd.DataFrame, prediction: pd.DataFram
     predicted class of the partner.
 
     Args:
-        sites: :func:`~synhelpers.figures.neuron_sites.synapse_sites` output.
+        sites: :func:`~synhelpers.views.neuron_sites.synapse_sites` output.
         prediction: indexed by bodyId, columns ``pred`` and ``prob``; partners missing
             from it are grey, ``(no prediction)``.
 

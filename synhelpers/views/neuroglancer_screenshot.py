@@ -1,12 +1,12 @@
 """Look at a Neuroglancer view offline in headless Chromium, and save a screenshot.
 
-- :func:`load_view`: serve a :func:`~synhelpers.figures.neuroglancer.write_view` output and
+- :func:`load_view`: serve a :func:`~synhelpers.views.neuroglancer.write_view` output and
   the viewer bundled in the ``neuroglancer`` package on a free port, open it in headless
   Chromium, and read back, from the viewer's own JavaScript objects, its state and the
   number of annotations each layer loaded.
 - :func:`screenshot_view`: the same, saving a PNG (for ``figures/``).
 
-The state is loaded as :attr:`~synhelpers.figures.neuroglancer.ViewResult.short_url` loads
+The state is loaded as :attr:`~synhelpers.views.neuroglancer.ViewResult.short_url` loads
 it: the viewer fetches the state file. (With the whole state in the URL fragment, the
 client bundled in ``neuroglancer`` 2.41.2 drops a layer now and then while restoring it,
 "Cannot read properties of undefined (reading 'length')"; fetching the state never did.)

@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import profile as profiles
+from ..answers.results import load_runs, summary_table
 from ..graph import GraphConfig, build_cached, graph_fingerprint
 from ..io import read_json
 from ..tables.synthetic import SyntheticConfig, ensure_synthetic, write_individuals
-from .baseline import run_baseline
-from .config import BaselineConfig, TrainConfig
-from .results import load_runs, summary_table
-from .run_folder import run_state
-from .train import run_training
+from ..train.baseline import run_baseline
+from ..train.config import BaselineConfig, TrainConfig
+from ..train.run import run_training
+from ..train.run_folder import run_state
+from . import profile as profiles
 
 __all__ = ["run_ablation", "run_task", "run_held_out", "TaskResult", "CEILING_KEYS"]
 

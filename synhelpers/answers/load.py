@@ -15,7 +15,7 @@ way works too, since the module saves its hyperparameters as plain dicts::
   label in any of the run's label columns);
 - another graph: refused in one line, unless ``new_connectome=True`` and the model can embed
   neurons it never saw (``ModelSpec.inductive``); then the graph is aligned to the run's
-  vocabularies (:func:`~synhelpers.runs.vocab.align_graph`) and every labelled neuron is
+  vocabularies (:func:`~synhelpers.train.vocab.align_graph`) and every labelled neuron is
   ``test`` (the run saw none of them).
 """
 
@@ -33,9 +33,9 @@ from ..graph.cache import graph_fingerprint, load_data
 from ..graph.config import SPLITS
 from ..io import read_json
 from ..models import ModelConfig, build_model, get_spec
-from .checks import check_views
-from .config import TrainConfig
-from .vocab import Alignment, align_graph, label_strings
+from ..train.checks import check_views
+from ..train.config import TrainConfig
+from ..train.vocab import Alignment, align_graph, label_strings
 
 __all__ = ["LoadedRun", "load_run", "load_model", "prepare_graph", "PreparedGraph"]
 
@@ -81,7 +81,7 @@ class LoadedRun:
 
 def load_model(checkpoint, device="cpu") -> tuple[torch.nn.Module, dict]:
     """The registry model saved in a Lightning checkpoint of
-    :class:`~synhelpers.runs.module.NodeClassifier` (eval mode), and its hyperparameters
+    :class:`~synhelpers.train.module.NodeClassifier` (eval mode), and its hyperparameters
     (``model_name``, ``model_cfg``, ``train_cfg``, ``columns``).
 
     Raises:
@@ -123,7 +123,7 @@ def load_run(path, *, split: int = 0, seeds=None, device="cpu") -> LoadedRun:
     """Reload the run in folder ``path`` (``metrics.json`` and ``seed*/best.ckpt``).
 
     Args:
-        path: a run folder written by :func:`~synhelpers.runs.train.run_training`.
+        path: a run folder written by :func:`~synhelpers.train.run.run_training`.
         split: which split's seeds to load (0: the graph's own split, the one predictions use).
         seeds: seed values to load (default: every seed of ``split``).
         device: where to put the models.
