@@ -302,10 +302,11 @@ def cmd_minibatch_epoch(args) -> None:
     import subprocess
 
     from synhelpers.graph import load_graph
-    from synhelpers.models import ModelConfig, build_model
+    from synhelpers.models import ModelConfig
     from synhelpers.train.config import TrainConfig
     from synhelpers.train.inference import whole_graph_logits
-    from synhelpers.train.minibatch import SeedDataModule, seed_losses, training_seeds
+    from synhelpers.train.minibatch import SeedDataModule, training_seeds
+    from synhelpers.train.module import NodeClassifier, train_class_counts
 
     root = args.data_root or ROOT / "data" / "bench"
     code = (f"import sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); import bench_train, pathlib; "
@@ -316,17 +317,19 @@ def cmd_minibatch_epoch(args) -> None:
     rss_loaded = _peak_rss_mb()
     torch.manual_seed(0)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # the graph stays on the CPU
-    model = build_model("hybrid", ModelConfig.from_data(data, ["cell_class"])).train().to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=TrainConfig.lr)
+    counts = {"cell_class": train_class_counts(data, "cell_class").tolist()}
+    module = NodeClassifier("hybrid", ModelConfig.from_data(data, ["cell_class"]), TrainConfig(),
+                            ["cell_class"], counts).train().to(device)
+    model, opt = module.model, module.configure_optimizers()
     seeds = training_seeds(data, ["cell_class"])
     loader = SeedDataModule(data, seeds, args.fanouts, args.batch_size, 0, seed_sites_only=True)
     loader.trainer = type("T", (), {"world_size": 1, "global_rank": 0})()
     t0, c0, steps = time.perf_counter(), time.process_time(), 0
     for batch in loader.train_dataloader():
         batch = batch.to(device)
-        main, aux = seed_losses(model(batch), batch, ["cell_class"], {})
+        loss = module.training_step(batch, steps)  # the step every training mode runs
         opt.zero_grad()
-        (main + 0.5 * aux).backward()
+        loss.backward()
         opt.step()
         steps += 1
     if device.type == "cuda":

@@ -35,9 +35,11 @@ _EXPORTS = {
     # train
     **{n: ".train" for n in ("TrainConfig", "BaselineConfig", "run_training", "run_baseline")},
     # answers
-    **{n: ".answers" for n in ("load_run", "LoadedRun", "predict", "embed", "suggest",
-                               "nearest_neighbours", "test_scores", "load_runs", "summary_table",
-                               "honesty_checks")},
+    # (a function named like its module is mapped to that module: once imported, the submodule
+    # would shadow the package's lazy name)
+    "predict": ".answers.predict", "embed": ".answers.embed", "suggest": ".answers.suggest",
+    **{n: ".answers" for n in ("load_run", "LoadedRun", "nearest_neighbours", "test_scores",
+                               "load_runs", "summary_table", "honesty_checks")},
     # figures and views
     **{n: ".figures" for n in ("save_figure", "figure_name", "make_graph_figures",
                                "make_run_figures", "task_figures", "plot_ablation",

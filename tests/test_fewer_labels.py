@@ -15,7 +15,7 @@ from synhelpers.models import ModelConfig, build_model
 from synhelpers.models.cloud_encoder import SynapseCloudEncoder
 from synhelpers.models.synapse_encoder import SynapseSetEncoder
 from synhelpers.testing.random_graph import TINY_MODEL, make_random_graph
-from synhelpers.train.augmenting import ForwardAugment, augmenting, point_augmentation
+from synhelpers.train.augmenting import ForwardAugment, point_augmentation
 from synhelpers.train.config import TrainConfig
 from synhelpers.train.losses import get_loss
 from synhelpers.train.module import NodeClassifier, label_mask, train_class_counts
@@ -57,29 +57,39 @@ def test_identity_hook_leaves_encoders_bit_identical(graph):
     ref_syn = syn(*_syn_args(graph))
     ref_cloud = cloud(graph.site_ptr, graph.site_pos, graph.site_is_post, unit)
     calls = []
-    for enc in (syn, cloud):
-        enc.point_augment = lambda b: calls.append(1) or b
-    assert torch.equal(syn(*_syn_args(graph)), ref_syn)
-    assert torch.equal(cloud(graph.site_ptr, graph.site_pos, graph.site_is_post, unit), ref_cloud)
-    assert len(calls) >= 2  # the hook did run
+
+    def identity(b):
+        calls.append(1)
+        return b
+
+    assert torch.equal(syn(*_syn_args(graph), augment=identity), ref_syn)
+    assert torch.equal(cloud(graph.site_ptr, graph.site_pos, graph.site_is_post, unit,
+                             augment=identity), ref_cloud)
+    assert len(calls) >= 2  # the augmentation did run
 
 
-def test_augmenting_draws_once_per_forward_and_clears_hooks(graph):
+def test_augmentation_is_an_argument_drawn_once_per_forward(graph):
     model = build_model("hybrid", ModelConfig.from_data(graph, ["cell_class"], **SMALL,
                                                         point_budget=64)).eval()
     ref = model(graph)["cell_class"]
     aug = ForwardAugment(get_augmentation("rotate_z:theta=30,scale:s=0.2"), torch.Generator().manual_seed(1))
-    begins = []
-    real_begin = aug.begin
-    aug.begin = lambda: begins.append(1) or real_begin()
-    with augmenting(model, aug):
-        params = aug.params
-        out = model(graph)["cell_class"]
-        assert aug.params is params  # every chunk used the one draw of this forward
-    assert len(begins) == 1
+    aug.begin()
+    params = aug.params
+    out = model(graph, augment=aug)["cell_class"]
+    assert aug.params is params  # every chunk used the one draw of this forward
     assert not torch.allclose(out, ref)  # the augmentation reached the encoders
-    assert all(m.point_augment is None for m in model.modules() if hasattr(m, "point_augment"))
-    assert torch.equal(model(graph)["cell_class"], ref)  # and is gone after the block
+    assert not any(hasattr(m, "point_augment") for m in model.modules())  # no hidden hook
+    assert torch.equal(model(graph)["cell_class"], ref)  # a call without it is plain
+
+
+def test_the_training_step_draws_the_augmentation_once_per_step(graph):
+    module = NodeClassifier("hybrid", ModelConfig.from_data(graph, ["cell_class"], **SMALL),
+                            _cfg(augment="rotate_z,scale"), ["cell_class"])
+    torch.manual_seed(0)
+    module.training_step(graph, 0)
+    first = dict(module._augment.params)
+    module.training_step(graph, 1)
+    assert module._augment.params != first
 
 
 def test_augmentation_runs_outside_activation_checkpoint(graph):
@@ -93,16 +103,15 @@ def test_augmentation_runs_outside_activation_checkpoint(graph):
         fa = ForwardAugment(get_augmentation("rotate_z,jitter,dropout:q=0.3", length_unit_nm=1e5),
                             torch.Generator().manual_seed(3))
         fa.begin()
-        enc.point_augment = fa
         torch.manual_seed(5)  # same random subsampling of large sets
-        enc(*_syn_args(graph)).square().sum().backward()
+        enc(*_syn_args(graph), augment=fa).square().sum().backward()
         grads.append([p.grad.clone() for p in enc.parameters() if p.grad is not None])
     for a, b in zip(*grads, strict=True):
         torch.testing.assert_close(a, b)
 
 
 def test_graph_augmentations_are_refused():
-    with pytest.raises(ValueError, match="edge_dropout.*full-graph"):
+    with pytest.raises(ValueError, match="edge_dropout.*not available"):
         point_augmentation("rotate_z,edge_dropout")
     with pytest.raises(ValueError, match="unknown augmentation"):
         point_augmentation("spin")
@@ -131,9 +140,10 @@ def test_class_counts_come_from_training_labels_only(graph):
                                          ("logit_adjusted", {"tau": 1.0})])
 def test_module_uses_the_configured_loss(graph, loss, params):
     cfg = _cfg(loss=loss, loss_params=params, model="mlp")
-    module = NodeClassifier("mlp", ModelConfig.from_data(graph, ["cell_class"], **SMALL), cfg, ["cell_class"])
+    module = NodeClassifier("mlp", ModelConfig.from_data(graph, ["cell_class"], **SMALL), cfg,
+                            ["cell_class"], {"cell_class": train_class_counts(graph, "cell_class").tolist()})
     out = module(graph)
-    main, _ = module.losses(out, graph, "train")
+    main, _ = module.multitask_loss(out, graph, graph.train_mask)
     m = label_mask(graph, "cell_class", "train")
     expected = get_loss(loss, **params)(out["cell_class"][m], graph.y_cell_class[m],
                                         train_class_counts(graph, "cell_class"))
@@ -172,7 +182,7 @@ def test_cli_fewer_flags_are_checked():
     assert (cfg.loss, cfg.loss_params, cfg.augment, cfg.tta) == ("focal", {"gamma": 2}, "rotate_z,jitter", 4)
     for kw, msg in [({"loss": "hinge"}, "unknown loss 'hinge'"),
                     ({"loss_param": ["gamma"]}, "KEY=VALUE"),
-                    ({"augment": "edge_dropout"}, "full-graph"),
+                    ({"augment": "edge_dropout"}, "not available"),
                     ({"tta": 2}, "needs an augmentation")]:
         with pytest.raises(ConfigError, match=msg):
             _with_fewer_args(TrainConfig(), _train_args(**kw))

@@ -193,3 +193,16 @@ def test_every_flag_has_help_text():
 def test_no_checkpoint_is_loaded_with_weights_only_false():
     for path in MODULES:
         assert "weights_only=False" not in path.read_text(), path
+
+
+def test_top_level_names_stay_what_they_are():
+    """Every top-level name gives the same object on every access, also after the submodules
+    behind it were imported (a submodule named like a function would otherwise shadow it)."""
+    code = ("import synhelpers, types\n"
+            "first = {n: getattr(synhelpers, n) for n in synhelpers.__all__}\n"
+            "again = {n: getattr(synhelpers, n) for n in synhelpers.__all__}\n"
+            "bad = [n for n in first if first[n] is not again[n]]\n"
+            "mods = [n for n, v in again.items() if isinstance(v, types.ModuleType) and n != 'profile']\n"
+            "print(sorted(bad + mods))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

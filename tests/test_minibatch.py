@@ -22,13 +22,12 @@ from synhelpers.train.config import TrainConfig
 from synhelpers.train.distributed import RECORD_ENV, resolve_launch
 from synhelpers.train.inference import eval_chunk_size, whole_graph_logits
 from synhelpers.train.minibatch import (
-    MiniBatchClassifier,
     check_scale,
     resolve_batch_size,
     sampling_fanouts,
-    seed_losses,
     training_seeds,
 )
+from synhelpers.train.module import NodeClassifier, seed_mask
 from synhelpers.train.run import run_training
 
 SMALL = {"set_size": 8, "cloud_size": 8, "knn": 4, "hidden": 16, "point_dim": 8, "syn_dim": 8,
@@ -133,30 +132,42 @@ def test_batches_keep_the_gap_junctions_between_their_nodes(graph):
 # --------------------------------------------------------------------------- losses, seeds
 
 
-def test_seed_losses_read_the_seeds_only(graph):
+def _seed_loss(module, out, batch):
+    return module.multitask_loss(out, batch, seed_mask(batch))
+
+
+def test_the_loss_reads_the_seeds_only(graph):
     torch.manual_seed(0)
-    model = build_model("hybrid", ModelConfig.from_data(graph, ["cell_class"], **SMALL)).eval()
+    module = NodeClassifier("hybrid", ModelConfig.from_data(graph, ["cell_class"], **SMALL),
+                            cfg(), ["cell_class"]).eval()
     seeds = training_seeds(graph, ["cell_class"])[:6]
     batch = build_batch(graph, torch.cat([seeds, torch.tensor([n for n in range(60) if n not in
                                                                 seeds.tolist()][:20])]),
                         torch.zeros(0, dtype=torch.long), 6)
-    out = model(batch)
-    base = seed_losses(out, batch, ["cell_class"], {})[0]
+    out = module(batch)
+    base = _seed_loss(module, out, batch)[0]
     other = batch.clone()
     other.y_cell_class = batch.y_cell_class.clone()
     other.y_cell_class[6:] = (other.y_cell_class[6:] + 1) % 3  # non-seed labels: no effect
-    assert torch.equal(seed_losses(out, other, ["cell_class"], {})[0], base)
+    assert torch.equal(_seed_loss(module, out, other)[0], base)
     other.y_cell_class[0] = (other.y_cell_class[0] + 1) % 3  # a seed's label: an effect
-    assert not torch.equal(seed_losses(out, other, ["cell_class"], {})[0], base)
+    assert not torch.equal(_seed_loss(module, out, other)[0], base)
+
+
+def test_a_whole_graph_is_one_batch_of_its_training_nodes(graph):
+    assert torch.equal(seed_mask(graph), graph.train_mask)
+    batch = build_batch(graph, torch.arange(10), torch.zeros(0, dtype=torch.long), 4)
+    assert seed_mask(batch).tolist() == [True] * 4 + [False] * 6
 
 
 def test_an_unlabelled_batch_still_reaches_every_head(graph):
-    model = build_model("hybrid", ModelConfig.from_data(graph, ["cell_class", "predictedNt"], **SMALL))
+    cols = ["cell_class", "predictedNt"]
+    module = NodeClassifier("hybrid", ModelConfig.from_data(graph, cols, **SMALL), cfg(), cols)
     batch = build_batch(graph, torch.arange(10), torch.zeros(0, dtype=torch.long), 4)
     batch.y_predictedNt = torch.full_like(batch.y_predictedNt, -1)
-    main, aux = seed_losses(model(batch), batch, ["cell_class", "predictedNt"], {})
+    main, aux = _seed_loss(module, module(batch), batch)
     (main + aux).backward()
-    heads = model.heads.heads
+    heads = module.model.heads.heads
     assert all(p.grad is not None for p in heads["col_predictedNt"].parameters())
 
 
@@ -238,21 +249,33 @@ def test_no_test_label_leakage_in_minibatch_mode(graph, base_run, tmp_path, monk
     assert a["test_confusion_matrix"] != b["test_confusion_matrix"]
 
 
-def test_plan_caches_one_item_in_training_and_keep_the_graph_for_evaluation(graph):
-    module = MiniBatchClassifier("hybrid", ModelConfig.from_data(graph, ["cell_class"], **SMALL),
-                                 cfg(), ["cell_class"])
+def test_plan_caches_keep_the_graph_and_not_the_one_off_batches(graph):
+    """The set encoders cache a table's plan once it is seen twice (the whole graph, epoch
+    after epoch); training batches, each seen once, never evict it. No training code swaps
+    caches in or out."""
+    module = NodeClassifier("hybrid", ModelConfig.from_data(graph, ["cell_class"], **SMALL),
+                            cfg(), ["cell_class"], val_graph=graph)
     encoder = module.model.synapse_encoder
-    assert encoder.plans.max_items == 1
-    module.attach(graph, None)
     module.whole_graph_logits()
-    kept = dict(module._eval_plans["synapse_encoder"]._items)
+    assert encoder.plans._items == {}  # seen once: not kept yet
+    module.whole_graph_logits()
+    kept = list(encoder.plans._items)
+    assert len(kept) == 1
     module.model.train()
-    for seeds in (torch.arange(5), torch.arange(5, 10)):  # two training batches
+    for seeds in (torch.arange(5), torch.arange(5, 10), torch.arange(10, 15)):
         module(build_batch(graph, seeds, torch.arange(0), 5))
-    assert len(encoder.plans._items) == 1
-    module.whole_graph_logits()
-    assert module._eval_plans["synapse_encoder"]._items.keys() == kept.keys()
-    assert isinstance(encoder.plans, PlanCache) and encoder.plans.max_items == 1
+    assert list(encoder.plans._items) == kept
+
+
+def test_a_plan_cache_checks_contents_not_only_addresses():
+    ptr = torch.tensor([0, 2, 5])
+    pos = torch.rand(5, 6)
+    cache = PlanCache()
+    cache.get(ptr, pos, 4, 64)
+    first = cache.get(ptr, pos, 4, 64)
+    ptr[1] = 3  # same tensor (same address), other contents: a new plan, not the stale one
+    second = cache.get(ptr, pos, 4, 64)
+    assert not torch.equal(first[1], second[1])
 
 
 # --------------------------------------------------------------------------- settings
@@ -368,3 +391,17 @@ def test_docstring_examples(name):
 
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("extra", [{"augment": "rotate_z,scale"},
+                                   {"tta": 4, "tta_augment": "rotate_z:theta=20"},
+                                   {"loss": "focal", "loss_params": {"gamma": 2.0}}],
+                         ids=["augment", "tta", "focal"])
+def test_minibatch_runs_take_every_training_option(graph, tmp_path, extra):
+    """Mini-batch mode runs the same training step as full-graph mode, so augmentation,
+    test-time augmentation and every loss work there too (two epochs of several steps)."""
+    res = run_training(graph, cfg(max_epochs=2, min_epochs=2, **extra), tmp_path)["seeds"][0]
+    assert res["batch_size"] == 12 and res["steps_per_epoch"] > 1 and res["epochs"] == 2
+    assert res["test_evaluations"] == 1
+    if "tta" in extra:
+        assert res["per_task"]["cell_class"]["tta"]["views"] == 4

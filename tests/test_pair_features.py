@@ -62,12 +62,12 @@ def test_options_train_and_add_an_edge_head(graph, name):
                                 knn=4, pair_stats=True, edge_votes=True)
     model = build_model(name, cfg).train()
     out = model(graph)
-    assert {"cell_class@edges", "predictedNt@edges"} <= set(out)
+    assert set(out.aux["edges"]) == {"cell_class", "predictedNt"}
     assert out["predictedNt"].shape == (int(graph.num_nodes), len(graph.label_names["predictedNt"]))
     sum(t.sum() for t in out.values()).backward()
     assert model.edge_votes["col_predictedNt"].weight.grad.abs().sum() > 0
     model.eval()
-    assert not any("@" in k for k in model(graph)), "auxiliary outputs only in training"
+    assert model(graph).aux == {}, "auxiliary outputs only in training"
 
 
 def test_options_off_by_default_build_the_same_parameters(graph):

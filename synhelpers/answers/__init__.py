@@ -6,6 +6,11 @@
 - :mod:`.suggest`  ``suggest``: which neurons to annotate next
 - :mod:`.active`   active-learning strategies; :mod:`.active_loop` the simulated annotation loop
 - :mod:`.results`  saved runs as mean ± std tables
+
+Example:
+    >>> from synhelpers import answers
+    >>> answers.STRATEGIES
+    ('margin', 'entropy', 'bald', 'coreset', 'random')
 """
 
 from .._lazy import lazy_exports

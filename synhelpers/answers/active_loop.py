@@ -10,9 +10,10 @@ stopping; test labels only for scoring. Round 0 is shared by every strategy of a
 labels, same initial model). "Fully supervised" is the same model trained from scratch on every
 training label, with the same seeds.
 
-Training is a plain PyTorch loop (full-graph steps, AdamW, early stopping on validation
-macro-F1, the best weights kept in memory) rather than Lightning: a simulation trains hundreds
-of short rounds, where checkpoint files and logger set-up would cost more than the steps.
+Each round trains through the same Lightning module as every other run (one loss, one
+validation, one optimiser set-up: :mod:`synhelpers.train.module`), with a cheap Trainer: no
+logger and no checkpoint file (the best weights are kept in memory), since a simulation trains
+hundreds of short rounds.
 
 Output of :func:`simulate`: one row per (strategy, seed, round) with ``labels`` (labelled
 neurons) and ``test_macro_f1``, plus rows with ``strategy == "supervised"``.
@@ -25,6 +26,7 @@ from __future__ import annotations
 import copy
 from dataclasses import asdict, dataclass, field
 
+import lightning as L
 import numpy as np
 import pandas as pd
 import torch
@@ -32,11 +34,12 @@ import torch
 from ..models import ModelConfig
 from ..train.config import TrainConfig
 from ..train.metrics import macro_f1
-from ..train.module import NodeClassifier, label_mask
+from ..train.module import GraphDataModule, NodeClassifier, label_mask, train_class_counts
+from ..train.run import fit_quietly
 from .active import STRATEGIES, initial_labelled, mc_dropout_probs, rank_candidates, reveal
 
 __all__ = ["ActiveConfig", "simulate", "simulate_seed", "labels_to_reach", "round_graph",
-           "fit_rounds", "supervised_reference"]
+           "fit_round", "supervised_reference"]
 
 
 @dataclass
@@ -115,38 +118,55 @@ def _split_f1(module, graph, column: str, split: str) -> float:
     return macro_f1(graph[f"y_{column}"][m].numpy(), out[m].argmax(-1).numpy())
 
 
-def fit_rounds(module: NodeClassifier, graph, cfg: ActiveConfig) -> dict:
-    """Train ``module`` in place on ``graph`` (early stopping on validation macro-F1); it ends
-    with its best weights. Returns ``{"best_val_macro_f1", "best_epoch", "epochs"}``."""
-    opt = torch.optim.AdamW(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    best, best_epoch = _split_f1(module, graph, cfg.column, "val"), -1  # a warm start may already be best
-    best_state = copy.deepcopy(module.state_dict())
-    epoch = 0
-    for epoch in range(cfg.max_epochs):  # one full-graph step per epoch
-        module.train()
-        main, aux = module.losses(module(graph), graph, "train")
-        loss = main + module.train_cfg.aux_weight * aux
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        f1 = _split_f1(module, graph, cfg.column, "val")
-        if f1 > best:
-            best, best_epoch, best_state = f1, epoch, copy.deepcopy(module.state_dict())
-        elif epoch >= cfg.min_epochs and epoch - best_epoch >= cfg.patience:
-            break
-    module.load_state_dict(best_state)
-    return {"best_val_macro_f1": float(best), "best_epoch": best_epoch, "epochs": epoch + 1}
+class _BestInMemory(L.Callback):
+    """The best validation weights kept in memory (a simulation trains hundreds of short rounds,
+    where checkpoint files would cost more than the steps) and restored when the fit ends. The
+    starting weights count: a warm start may already be the best."""
+
+    def __init__(self, start_f1: float, start_state: dict):
+        self.best, self.best_epoch, self.state = start_f1, -1, start_state
+
+    def on_validation_end(self, trainer, pl_module):
+        f1 = float(trainer.callback_metrics["val_macro_f1"])
+        if f1 > self.best:
+            self.best, self.best_epoch = f1, int(trainer.current_epoch)
+            self.state = copy.deepcopy(pl_module.state_dict())
+
+    def on_fit_end(self, trainer, pl_module):
+        pl_module.load_state_dict(self.state)
+
+
+def fit_round(graph, cfg: ActiveConfig, warm: NodeClassifier | None = None
+              ) -> tuple[NodeClassifier, dict]:
+    """Train one round on ``graph`` (:func:`round_graph`) with the module and the Trainer of
+    every other run (:mod:`synhelpers.train.module`), in a cheap configuration: no logger, no
+    checkpoint file, early stopping on validation macro-F1. ``warm``: start from its weights
+    (a fresh optimiser); None: fresh weights from the current torch seed.
+
+    Returns the trained module, holding its best weights, and
+    ``{"best_val_macro_f1", "best_epoch", "epochs"}``.
+    """
+    c = cfg.column
+    model_cfg = ModelConfig.from_data(graph, [c], **cfg.model_overrides)
+    module = NodeClassifier(cfg.model, model_cfg, cfg.train_config(), [c],
+                            {c: train_class_counts(graph, c).tolist()}, val_graph=graph)
+    if warm is not None:
+        module.load_state_dict(warm.state_dict())
+    keep = _BestInMemory(_split_f1(module, graph, c, "val"), copy.deepcopy(module.state_dict()))
+    stop = L.pytorch.callbacks.EarlyStopping(monitor="val_macro_f1", mode="max",
+                                             patience=cfg.patience)
+    trainer = L.Trainer(max_epochs=cfg.max_epochs, min_epochs=min(cfg.min_epochs, cfg.max_epochs),
+                        accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False,
+                        num_sanity_val_steps=0, log_every_n_steps=1, callbacks=[stop, keep])
+    fit_quietly(trainer, module, GraphDataModule(graph))
+    return module, {"best_val_macro_f1": float(keep.best), "best_epoch": keep.best_epoch,
+                    "epochs": int(trainer.current_epoch)}
 
 
 def _threads(cfg: ActiveConfig) -> None:
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
-
-
-def _new_module(data, cfg: ActiveConfig, seed: int) -> NodeClassifier:
-    torch.manual_seed(seed)
-    model_cfg = ModelConfig.from_data(data, [cfg.column], **cfg.model_overrides)
-    return NodeClassifier(cfg.model, model_cfg, cfg.train_config(), [cfg.column])
 
 
 def _pick(strategy: str, module, graph, labelled, pool, cfg: ActiveConfig, seed: int) -> np.ndarray:
@@ -179,13 +199,13 @@ def simulate_seed(data, cfg: ActiveConfig, seed: int, progress=None) -> list[dic
     # candidates: training-pool neurons whose label the simulation can reveal
     pool = data.train_mask & (y >= 0)
     labelled = initial_labelled(y, cfg.initial_per_class, seed, pool=pool)
-    start = _new_module(data, cfg, seed)
-    stats = fit_rounds(start, round_graph(data, labelled, cfg.column), cfg)
+    torch.manual_seed(seed)
+    start, stats = fit_round(round_graph(data, labelled, cfg.column), cfg)
     first = _row("", seed, 0, labelled, start, data, stats, cfg)
     rows = []
     for k, strategy in enumerate(cfg.strategies):
         rows.append({**first, "strategy": strategy})
-        module, lab = copy.deepcopy(start), labelled.clone()
+        module, lab = start, labelled.clone()
         for rnd in range(1, cfg.rounds + 1):
             if not (pool & ~lab).any():
                 break
@@ -193,7 +213,7 @@ def simulate_seed(data, cfg: ActiveConfig, seed: int, progress=None) -> list[dic
             lab = reveal(lab, _pick(strategy, module, round_graph(data, lab, cfg.column), lab,
                                     pool, cfg, pick_seed))
             torch.manual_seed(pick_seed)
-            stats = fit_rounds(module, round_graph(data, lab, cfg.column), cfg)
+            module, stats = fit_round(round_graph(data, lab, cfg.column), cfg, warm=module)
             rows.append(_row(strategy, seed, rnd, lab, module, data, stats, cfg))
             if progress:
                 progress(rows[-1])
@@ -205,8 +225,8 @@ def supervised_reference(data, cfg: ActiveConfig, seed: int) -> dict:
     _threads(cfg)
     y = data[f"y_{cfg.column}"]
     pool = data.train_mask & (y >= 0)
-    module = _new_module(data, cfg, seed)
-    stats = fit_rounds(module, round_graph(data, pool, cfg.column), cfg)
+    torch.manual_seed(seed)
+    module, stats = fit_round(round_graph(data, pool, cfg.column), cfg)
     return _row("supervised", seed, -1, pool, module, data, stats, cfg)
 
 

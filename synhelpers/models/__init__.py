@@ -13,6 +13,6 @@ _EXPORTS = {
     "ModelConfig": ".config", "TASK_COLUMNS": ".config", "GNN_KINDS": ".config",
     **{name: ".zoo" for name in ("build_model", "get_spec", "list_models", "register_model",
                                  "graph_views")},
-    "VIEWS": ".registry", "ModelSpec": ".registry",
+    "VIEWS": ".registry", "ModelSpec": ".registry", "ModelOutput": ".output",
 }
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -10,7 +10,7 @@ Per point: ``[(p - c_n) u (3), is_post (1)]`` with ``u = unit_um / coord_unit_um
 per set: ``[c_n (3), log1p(n_sites) / 5]``.
 Output: ``(N, cloud_dim)`` one embedding per neuron (zeros' encoding for a neuron without sites).
 
-Augmentation hook: ``point_augment`` (None: no change) is a callable on a padded chunk
+Augmentation: the ``augment`` argument (None: no change) is a callable on a padded chunk
 ``{"pos" (B, P, 3), "mask" (B, P), "conf" (B, P, 1) all 1.0 (sites carry no confidence),
 "centroid" (B, 3)} -> dict``, as for the synapse-set encoder.
 """
@@ -38,7 +38,6 @@ class SynapseCloudEncoder(nn.Module):
         self.cfg = cfg
         self.core = PointSetCore(4, 4, cfg.point_dim, cfg.cloud_dim, cfg.knn, cfg.attn_heads)
         self.plans = PlanCache()
-        self.point_augment = None  # callable on padded chunks; see the module docstring
 
     def encode_padded(self, pos: Tensor, is_post: Tensor, mask: Tensor, centroid: Tensor,
                       size: Tensor, unit_um: Tensor) -> Tensor:
@@ -51,8 +50,9 @@ class SynapseCloudEncoder(nn.Module):
         return self.core(feats, rel, mask, set_feats)
 
     def forward(self, site_ptr: Tensor, site_pos: Tensor, site_is_post: Tensor,
-                unit_um: Tensor) -> Tensor:
-        """Encode every neuron's site cloud (shapes in the module docstring) -> (N, cloud_dim)."""
+                unit_um: Tensor, augment=None) -> Tensor:
+        """Encode every neuron's site cloud (shapes in the module docstring) -> (N, cloud_dim).
+        ``augment``: None, or a callable on padded chunks (see the module docstring)."""
         ptr, pos = site_ptr, site_pos
         plan, centroid = self.plans.get(ptr, pos, self.cfg.cloud_size, self.cfg.point_budget)
         centroid = centroid.to(pos.dtype)
@@ -61,8 +61,8 @@ class SynapseCloudEncoder(nn.Module):
         for chunk in plan.chunks(self.training, pos):
             idx = chunk.index
             p, mask, cen = pos[idx], chunk.mask, centroid[chunk.sets]
-            if self.point_augment is not None:
-                b = self.point_augment({"pos": p, "mask": mask, "centroid": cen,
+            if augment is not None:
+                b = augment({"pos": p, "mask": mask, "centroid": cen,
                                         "conf": p.new_ones(*mask.shape, 1)})
                 p, mask, cen = b["pos"], b["mask"], b["centroid"]
             embs.append(self.encode_padded(p, site_is_post[idx], mask, cen, sizes[chunk.sets],

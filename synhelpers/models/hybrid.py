@@ -14,7 +14,8 @@ from :class:`SynapseCloudEncoder`, and ``x_i`` the input wiring features (standa
 connectome by the graph builder). ``x_i`` reaches the trunk and, through a linear skip
 ``S_c``, every head directly (the layer-0 term of jumping-knowledge networks, Xu et al., ICML
 2018), so a model that sees the baseline's features can always do what the logistic-regression
-baseline does; raw features are never normalised per node. Output: ``{column: logits (N, C)}``;
+baseline does; raw features are never normalised per node. Output: a
+:class:`~synhelpers.models.output.ModelOutput` (``out[column]``: logits (N, C));
 :meth:`HybridModel.embed` returns ``h`` (the fused representation before the heads) and each
 view's part.
 
@@ -23,11 +24,11 @@ Opt-in transmitter inputs (off by default; ``--set pair_stats=true``, ``--set ed
 (:mod:`synhelpers.models.pair_stats`, (N, 34)) to the raw inputs ``x_i`` of the heads;
 ``edge_votes`` adds ``mean_{i -> e} log softmax(V_c z_e)`` to ``logits_c``: every outgoing
 connection votes on its presynaptic neuron's label (a transmitter is shared by all of a neuron's
-output synapses), and the votes are also trained alone as an auxiliary head ``<column>@edges``.
+output synapses), and the votes are also trained alone as an auxiliary head (``out.aux["edges"]``).
 
 Auxiliary view heads (``cfg.aux_heads``, training only): one extra head per view, on the
 wiring part ``GNN(...)_i`` and on the synapse part ``[pool || pool || cloud_i]``, returned as
-``{"<column>@wiring", "<column>@synapse"}`` and added to the loss with weight
+``out.aux["wiring"]`` and ``out.aux["synapse"]`` and added to the loss with weight
 ``TrainConfig.aux_weight``.
 Jointly trained multimodal networks tend to fit the easiest view first and leave the other
 under-trained (Wang, Tran & Feiszli, "What makes training multi-modal classification networks
@@ -37,6 +38,7 @@ hard?", CVPR 2020); a loss per view keeps both views learning. Evaluation uses t
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -45,10 +47,11 @@ from torch_geometric.utils import scatter
 from .cloud_encoder import SynapseCloudEncoder
 from .config import ModelConfig
 from .connectome import ConnectomeEncoder
+from .output import ModelOutput
 from .pair_stats import pair_distance_histogram, pair_features_dim
 from .synapse_encoder import SynapseSetEncoder
 
-__all__ = ["HybridModel", "TaskHeads", "pool_edges_to_nodes", "node_unit_um", "head_key"]
+__all__ = ["HybridModel", "TaskHeads", "Chunks", "pool_edges_to_nodes", "node_unit_um", "head_key"]
 
 
 def pool_edges_to_nodes(z: Tensor, index: Tensor, num_nodes: int) -> Tensor:
@@ -74,6 +77,24 @@ def head_key(column: str) -> str:
     """A ``ModuleDict`` key for a label column: any column name is allowed (``type`` would
     clash with ``nn.Module.type``; a dot is not allowed in a key)."""
     return "col_" + column.replace(".", "_")
+
+
+@dataclass
+class Chunks:
+    """How to compute a model's eval-mode outputs in pieces (layer-wise inference).
+
+    Attributes:
+        neighbourhoods: returns the layer-wise chunks of target nodes with their full in- and
+            out-neighbourhoods, e.g. ``lambda: layerwise_batches(DirectedCSR.from_data(data), 4096)``.
+        syn_bounds: (C+1,) edge chunk boundaries of the synapse sets; None: one chunk.
+        site_bounds: (C'+1,) node chunk boundaries of the site clouds and heads; None: one chunk.
+        device: where the pieces are computed (None: the parameters' device).
+    """
+
+    neighbourhoods: Callable[[], Iterable]
+    syn_bounds: Tensor | None = None
+    site_bounds: Tensor | None = None
+    device: torch.device | None = None
 
 
 class TaskHeads(nn.Module):
@@ -151,48 +172,104 @@ class HybridModel(nn.Module):
             self.aux_heads["synapse"] = TaskHeads(synapse, pairs, cfg.hidden, cfg.num_classes,
                                                   cfg.dropout)
 
-    def views(self, data) -> dict[str, Tensor]:
-        """Each view's part of the representation: ``wiring`` (N, hidden) from the GNN,
-        ``synapse`` (N, 4 syn_dim + cloud_dim), ``input`` (N, F) the wiring features,
-        ``pairs`` (N, 2K+2) the pair-distance histogram (``cfg.pair_stats``)."""
+    def forward(self, data, *, augment=None, chunks: Chunks | None = None) -> ModelOutput:
+        """``data``: a graph (see ``synhelpers.graph.build``) -> :class:`ModelOutput`.
+
+        Args:
+            augment: None, or a point-set augmentation applied by both set encoders to every
+                padded chunk (one draw of its global parameters per call; see
+                :mod:`synhelpers.train.augmenting`).
+            chunks: None (one pass over the whole graph on its device), or :class:`Chunks`:
+                the same outputs computed piece by piece, layer-wise, in eval mode (see
+                :meth:`inference`); the logits then come back on the CPU.
+        """
+        if chunks is not None and self.training:
+            raise RuntimeError("layer-wise (chunked) outputs are eval-mode outputs; call model.eval()")
+        v, votes = self._parts(data, augment, chunks)
+        out, _ = self._heads(v, votes, chunks)
+        aux = {}
+        if self.training and len(self.aux_heads):
+            aux["wiring"] = self.aux_heads["wiring"](v.get("wiring"), v.get("input"))[0]
+            aux["synapse"] = self.aux_heads["synapse"](v["synapse"], v.get("pairs"))[0]
+        if self.training and votes:
+            aux["edges"] = dict(votes)
+        return ModelOutput(out, aux=aux, votes=votes)
+
+    def _parts(self, data, augment, chunks: Chunks | None):
+        """Each view's part of the representation, and the edge votes: ``wiring`` (N, hidden)
+        from the GNN, ``synapse`` (N, 4 syn_dim + cloud_dim), ``input`` (N, F) the wiring
+        features, ``pairs`` (N, 2K+2) the pair-distance histogram (``cfg.pair_stats``); votes
+        ``{column: (N, C)}``. With ``chunks`` every part is computed in pieces, on the CPU."""
         n = int(data.num_nodes)
-        out, z = {}, None
+        edges = data.edge_index if chunks is None else data.edge_index.cpu()
         needs_unit = self.synapse_encoder is not None or self.cloud_encoder is not None
         unit = node_unit_um(data) if needs_unit else None
-        if self.synapse_encoder is not None:
-            z = self.synapse_encoder(data.syn_ptr, data.syn_pos, data.syn_roi, data.syn_conf,
-                                     data.roi_center, unit[data.edge_index[0]])
+        if unit is not None and chunks is not None:
+            unit = unit.cpu()
+        z = self._encode_sets(data, unit, augment, chunks) if self.synapse_encoder is not None else None
+        v: dict[str, Tensor] = {}
         if self.gnn is not None:
-            attr = [torch.log1p(data.edge_weight.float())[:, None], data.edge_roi.float()]
-            if self.syn_in_gnn:
-                attr.append(z)
-            x = data.x if self.use_node_features else data.x.new_ones(n, 1)
-            gap = (data.gap_index, torch.log1p(data.gap_weight.float())[:, None]) \
-                if self.cfg.gap_junctions else (None, None)
-            out["wiring"] = self.gnn(x, data.edge_index, torch.cat(attr, dim=1), *gap)
+            v["wiring"] = self._wiring(data, z, chunks)
         syn = []
         if self.pool_syn:
-            syn.append(pool_edges_to_nodes(z, data.edge_index[1], n))  # incoming connections
-            syn.append(pool_edges_to_nodes(z, data.edge_index[0], n))  # outgoing connections
+            syn.append(pool_edges_to_nodes(z, edges[1], n))  # incoming connections
+            syn.append(pool_edges_to_nodes(z, edges[0], n))  # outgoing connections
         if self.cloud_encoder is not None:
-            syn.append(self.cloud_encoder(data.site_ptr, data.site_pos, data.site_is_post, unit))
+            syn.append(self._clouds(data, unit, augment, chunks))
         if syn:
-            out["synapse"] = torch.cat(syn, dim=-1)
+            v["synapse"] = torch.cat(syn, dim=-1)
         if self.use_node_features:
-            out["input"] = data.x
+            v["input"] = data.x if chunks is None else data.x.cpu()
         if self.use_pair_stats:
-            out["pairs"] = pair_distance_histogram(data.syn_ptr, data.syn_pos, data.edge_index, n,
-                                                   unit[data.edge_index[0]], self.cfg.pair_unit_um)
-        out.update(self._votes(z, data.edge_index[0], n))
-        return out
+            syn_ptr, syn_pos = ((data.syn_ptr, data.syn_pos) if chunks is None
+                                else (data.syn_ptr.cpu(), data.syn_pos.cpu()))
+            v["pairs"] = pair_distance_histogram(syn_ptr, syn_pos, edges, n, unit[edges[0]],
+                                                 self.cfg.pair_unit_um)
+        if z is None or chunks is None:
+            votes = self._votes(z, edges[0], n)
+        else:  # on the device, as the set embeddings would be there
+            device = chunks.device or next(self.parameters()).device
+            votes = {c: t.cpu() for c, t in self._votes(z.to(device), edges[0].to(device), n).items()}
+        return v, votes
+
+    def _encode_sets(self, data, unit: Tensor, augment, chunks: Chunks | None) -> Tensor:
+        """``z`` (E, syn_dim): every connection's synapse-set embedding."""
+        if chunks is None:
+            return self.synapse_encoder(data.syn_ptr, data.syn_pos, data.syn_roi, data.syn_conf,
+                                        data.roi_center, unit[data.edge_index[0]], augment=augment)
+        return self._chunked_syn(data, unit, chunks.syn_bounds, self._device(chunks), augment)
+
+    def _wiring(self, data, z: Tensor | None, chunks: Chunks | None) -> Tensor:
+        """The wiring view (N, hidden): the GNN over the whole graph, or layer-wise."""
+        if chunks is not None:
+            return self._layerwise_gnn(data, z, chunks.neighbourhoods, self._device(chunks))
+        attr = [torch.log1p(data.edge_weight.float())[:, None], data.edge_roi.float()]
+        if self.syn_in_gnn:
+            attr.append(z)
+        x = data.x if self.use_node_features else data.x.new_ones(int(data.num_nodes), 1)
+        gap = (data.gap_index, torch.log1p(data.gap_weight.float())[:, None]) \
+            if self.cfg.gap_junctions else (None, None)
+        return self.gnn(x, data.edge_index, torch.cat(attr, dim=1), *gap)
+
+    def _clouds(self, data, unit: Tensor, augment, chunks: Chunks | None) -> Tensor:
+        """Every neuron's synapse-cloud embedding (N, cloud_dim)."""
+        if chunks is None:
+            return self.cloud_encoder(data.site_ptr, data.site_pos, data.site_is_post, unit,
+                                      augment=augment)
+        bounds = chunks.site_bounds if chunks.site_bounds is not None \
+            else torch.tensor([0, int(data.num_nodes)])
+        return self._chunked_clouds(data, unit, bounds, self._device(chunks), augment)
+
+    def _device(self, chunks: Chunks) -> torch.device:
+        return chunks.device or next(self.parameters()).device
 
     def _votes(self, z: Tensor | None, src: Tensor, n: int) -> dict[str, Tensor]:
-        """``{"vote:<column>": (N, C)}``: the mean log-probability that each outgoing
-        connection's synapse set gives its presynaptic neuron (zeros without one)."""
-        if self.edge_votes is None:
+        """``{column: (N, C)}``: the mean log-probability that each outgoing connection's
+        synapse set gives its presynaptic neuron (zeros without one)."""
+        if self.edge_votes is None or z is None:
             return {}
-        return {f"vote:{c}": scatter(torch.log_softmax(self.edge_votes[head_key(c)](z).float(), -1),
-                                     src, dim=0, dim_size=n, reduce="mean")
+        return {c: scatter(torch.log_softmax(self.edge_votes[head_key(c)](z).float(), -1),
+                           src, dim=0, dim_size=n, reduce="mean")
                 for c in self.heads.columns}
 
     @staticmethod
@@ -201,29 +278,27 @@ class HybridModel(nn.Module):
         raw = [v[k] for k in ("input", "pairs") if k in v]
         return torch.cat(raw, dim=-1) if raw else None
 
-    def _heads(self, v: dict[str, Tensor]):
+    def _heads(self, v: dict[str, Tensor], votes: dict[str, Tensor], chunks: Chunks | None = None):
+        """Fused logits ``{column: (N, C)}`` and ``h`` (N, hidden); with ``chunks``, node chunk
+        by node chunk on the device (``h`` is then None)."""
+        if chunks is not None:
+            n = next(iter(v.values())).shape[0]
+            bounds = chunks.site_bounds if chunks.site_bounds is not None else torch.tensor([0, n])
+            device, parts = self._device(chunks), []
+            for a, b in _ranges(bounds):
+                piece = {k: t[a:b].to(device) for k, t in v.items()}
+                out, _ = self._heads(piece, {c: t[a:b].to(device) for c, t in votes.items()})
+                parts.append({c: t.float().cpu() for c, t in out.items()})
+            return {c: torch.cat([p[c] for p in parts]) for c in self.heads.columns}, None
         learned = [v[k] for k in ("wiring", "synapse") if k in v]
         out, h = self.heads(torch.cat(learned, dim=-1) if learned else None, self._raw(v))
-        return {c: t + v[f"vote:{c}"] if f"vote:{c}" in v else t for c, t in out.items()}, h
-
-    def forward(self, data) -> dict[str, Tensor]:
-        """``data``: a graph (see ``synhelpers.graph.build``) -> ``{column: logits (N, C)}``."""
-        v = self.views(data)
-        out, _ = self._heads(v)
-        if self.training and len(self.aux_heads):
-            wiring, _ = self.aux_heads["wiring"](v.get("wiring"), v.get("input"))
-            synapse, _ = self.aux_heads["synapse"](v["synapse"], v.get("pairs"))
-            out.update({f"{c}@wiring": t for c, t in wiring.items()})
-            out.update({f"{c}@synapse": t for c, t in synapse.items()})
-        if self.training and self.edge_votes is not None:
-            out.update({f"{c}@edges": v[f"vote:{c}"] for c in self.heads.columns})
-        return out
+        return {c: t + votes[c] if c in votes else t for c, t in out.items()}, h
 
     def embed(self, data) -> dict[str, Tensor]:
         """``{"fused": h (N, hidden), "wiring": ..., "synapse": ...}``: the representation the
         heads read, and each view's part (absent views are left out)."""
-        v = self.views(data)
-        _, h = self._heads(v)
+        v, votes = self._parts(data, None, None)
+        _, h = self._heads(v, votes)
         return {"fused": h, **{k: v[k] for k in ("wiring", "synapse") if k in v}}
 
     @property
@@ -236,9 +311,11 @@ class HybridModel(nn.Module):
 
     @torch.no_grad()
     def inference(self, data, neighbourhoods: Callable[[], Iterable], syn_bounds: Tensor | None = None,
-                  site_bounds: Tensor | None = None, device: torch.device | None = None
-                  ) -> dict[str, Tensor]:
-        """:meth:`forward` in eval mode, computed in pieces so that no step holds the whole graph.
+                  site_bounds: Tensor | None = None, device: torch.device | None = None,
+                  augment=None) -> ModelOutput:
+        """:meth:`forward` in eval mode, computed in pieces so that no step holds the whole graph:
+        ``forward(data, chunks=Chunks(...))`` (the same code; only where each part is computed
+        differs).
 
         1. the synapse-set embeddings ``z_e`` of every edge, chunk by chunk (``syn_bounds``);
         2. each GNN layer for chunks of target nodes with their full in- and out-neighbourhoods
@@ -258,45 +335,15 @@ class HybridModel(nn.Module):
             site_bounds: (C'+1,) node chunk boundaries for the synapse clouds and heads, e.g.
                 ``edge_chunks(data.site_ptr, 2**21)``; None: one chunk.
             device: where pieces are computed (default: the parameters').
+            augment: as in :meth:`forward` (test-time augmentation views).
 
         Returns:
-            ``{column: logits (N, C)}`` on the CPU.
+            :class:`ModelOutput` whose logits ``{column: (N, C)}`` are on the CPU.
         """
-        if self.training:
-            raise RuntimeError("inference() computes eval-mode outputs; call model.eval() first")
-        device = device or next(self.parameters()).device
-        n = int(data.num_nodes)
-        node_bounds = site_bounds if site_bounds is not None else torch.tensor([0, n])
-        unit = node_unit_um(data).cpu()
-        z = (self._chunked_syn(data, unit, syn_bounds, device)
-             if self.synapse_encoder is not None else None)
-        v: dict[str, Tensor] = {}
-        if self.gnn is not None:
-            v["wiring"] = self._layerwise_gnn(data, z, neighbourhoods, device)
-        syn = []
-        if self.pool_syn:
-            syn.append(pool_edges_to_nodes(z, data.edge_index[1].cpu(), n))
-            syn.append(pool_edges_to_nodes(z, data.edge_index[0].cpu(), n))
-        if self.cloud_encoder is not None:
-            syn.append(self._chunked_clouds(data, unit, node_bounds, device))
-        if syn:
-            v["synapse"] = torch.cat(syn, dim=-1)
-        if self.use_node_features:
-            v["input"] = data.x.cpu()
-        if z is not None:
-            v.update({k: t.cpu() for k, t in
-                      self._votes(z.to(device), data.edge_index[0].to(device), n).items()})
-        if self.use_pair_stats:
-            v["pairs"] = pair_distance_histogram(data.syn_ptr.cpu(), data.syn_pos.cpu(),
-                                                 data.edge_index.cpu(), n,
-                                                 unit[data.edge_index[0].cpu()], self.cfg.pair_unit_um)
-        parts = []
-        for a, b in _ranges(node_bounds):
-            parts.append({c: t.float().cpu() for c, t in
-                          self._heads({k: t[a:b].to(device) for k, t in v.items()})[0].items()})
-        return {c: torch.cat([p[c] for p in parts]) for c in self.heads.columns}
+        return self.forward(data, augment=augment,
+                            chunks=Chunks(neighbourhoods, syn_bounds, site_bounds, device))
 
-    def _chunked_syn(self, data, unit: Tensor, bounds: Tensor | None, device) -> Tensor:
+    def _chunked_syn(self, data, unit: Tensor, bounds: Tensor | None, device, augment=None) -> Tensor:
         """``z`` (E, syn_dim) on the CPU, encoding the edges ``bounds[c]:bounds[c+1]`` at a time."""
         num_edges = int(data.edge_index.shape[1])
         bounds = bounds if bounds is not None else torch.tensor([0, num_edges])
@@ -306,18 +353,20 @@ class HybridModel(nn.Module):
             p0, p1 = int(ptr[a]), int(ptr[b])
             rows = [data[k][p0:p1].to(device) for k in ("syn_pos", "syn_roi", "syn_conf")]
             z = self.synapse_encoder((ptr[a:b + 1] - p0).to(device), *rows,
-                                     data.roi_center.to(device), unit[src[a:b]].to(device))
+                                     data.roi_center.to(device), unit[src[a:b]].to(device),
+                                     augment=augment)
             out.append(z.float().cpu())
         return torch.cat(out)
 
-    def _chunked_clouds(self, data, unit: Tensor, bounds: Tensor, device) -> Tensor:
+    def _chunked_clouds(self, data, unit: Tensor, bounds: Tensor, device, augment=None) -> Tensor:
         """Synapse-cloud embeddings (N, cloud_dim) on the CPU, node chunk by node chunk."""
         ptr = data.site_ptr.cpu()
         out = [torch.zeros(0, self.cfg.cloud_dim)]
         for a, b in _ranges(bounds):
             p0, p1 = int(ptr[a]), int(ptr[b])
             emb = self.cloud_encoder((ptr[a:b + 1] - p0).to(device), data.site_pos[p0:p1].to(device),
-                                     data.site_is_post[p0:p1].to(device), unit[a:b].to(device))
+                                     data.site_is_post[p0:p1].to(device), unit[a:b].to(device),
+                                     augment=augment)
             out.append(emb.float().cpu())
         return torch.cat(out)
 

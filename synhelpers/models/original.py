@@ -27,12 +27,13 @@ unseen in training, so this model cannot run in inductive mode (the registry mar
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 from torch_geometric.nn import GATConv
 from torch_geometric.utils import scatter
 
 from .config import ModelConfig
 from .hybrid import TaskHeads, node_unit_um
+from .output import ModelOutput
 from .synapse_encoder import SynapseSetEncoder
 
 __all__ = ["OriginalSynapformer"]
@@ -55,7 +56,9 @@ class OriginalSynapformer(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout)
         self.heads = TaskHeads(h + cfg.syn_dim, 0, h, cfg.num_classes, cfg.dropout)
 
-    def forward(self, data) -> dict[str, Tensor]:
+    def forward(self, data, *, augment=None) -> ModelOutput:
+        """``data``: the whole graph (the table has one row per neuron) -> :class:`ModelOutput`;
+        ``augment`` as in :meth:`HybridModel.forward`."""
         n = int(data.num_nodes)
         if n != self.table.num_embeddings:
             raise ValueError(
@@ -67,7 +70,7 @@ class OriginalSynapformer(nn.Module):
         h = torch.relu(self.gat2(h, ei))
         unit = node_unit_um(data)[ei[0]]
         z = self.point_encoder(data.syn_ptr, data.syn_pos, data.syn_roi, data.syn_conf,
-                               data.roi_center, unit)
+                               data.roi_center, unit, augment=augment)
         both = torch.cat([ei[0], ei[1]])
         zn = scatter(torch.cat([z, z]), both, dim=0, dim_size=n, reduce="mean")
-        return self.heads(torch.cat([h, zn], dim=-1))[0]
+        return ModelOutput(self.heads(torch.cat([h, zn], dim=-1))[0])

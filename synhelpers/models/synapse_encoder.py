@@ -21,7 +21,7 @@ Output: ``(E, syn_dim)`` one embedding per connection. Sets are encoded in chunk
 point budget; with ``checkpoint_chunks`` each chunk is recomputed in backward, so memory is
 bounded by one chunk plus the (E, syn_dim) output (hemibrain scale on one GPU).
 
-Augmentation hook: ``point_augment`` (None by default: the output is exactly as without the
+Augmentation: the ``augment`` argument (None by default: the output is exactly as without the
 hook) is a callable on a padded chunk ``{"pos" (B, P, 6), "mask" (B, P), "conf" (B, P, 2),
 "centroid" (B, 6)} -> dict`` (see ``synhelpers.augment``), set by the training code. It runs
 on the gathered chunk *outside* the activation checkpoint, so a recomputed chunk sees the
@@ -42,19 +42,38 @@ __all__ = ["SynapseSetEncoder", "PlanCache"]
 
 
 class PlanCache:
-    """Per-graph cache of set plans and centroids (keyed by the CSR tensor's storage)."""
+    """Cache of set plans and centroids, keyed by the CSR tensors' storage.
 
-    def __init__(self, max_items: int = 4):
-        self.max_items = max_items
+    A plan is kept only for tables seen at least twice (the whole graph, epoch after epoch),
+    so the one-off tables of mini-batches never evict it: training code need not manage the
+    cache. At most ``max_items`` plans are kept (oldest out first) and ``max_seen`` keys are
+    remembered. Plans are deterministic, so caching never changes an output.
+    """
+
+    def __init__(self, max_items: int = 4, max_seen: int = 64):
+        self.max_items, self.max_seen = max_items, max_seen
         self._items: dict = {}
+        self._seen: dict = {}
 
     def get(self, ptr: Tensor, pos: Tensor, k: int, budget: int) -> tuple[SetPlan, Tensor]:
-        key = (ptr.data_ptr(), ptr.numel(), pos.data_ptr(), str(ptr.device), k, budget)
-        if key not in self._items:
+        key = (ptr.data_ptr(), ptr.numel(), pos.data_ptr(), pos.shape[0], str(ptr.device), k,
+               budget)
+        # a freed table's memory can hold a new one at the same address: check the contents
+        check = (ptr.detach().clone(), float(pos.detach().float().sum()))
+        hit = self._items.get(key)
+        if hit is not None and torch.equal(hit[0][0], check[0]) and hit[0][1] == check[1]:
+            return hit[1]
+        value = (build_set_plan(ptr, k, budget), segment_mean(pos.float(), ptr))
+        if key in self._seen:
+            self._items.pop(key, None)
             if len(self._items) >= self.max_items:
                 self._items.pop(next(iter(self._items)))
-            self._items[key] = (build_set_plan(ptr, k, budget), segment_mean(pos.float(), ptr))
-        return self._items[key]
+            self._items[key] = (check, value)
+        else:
+            if len(self._seen) >= self.max_seen:
+                self._seen.pop(next(iter(self._seen)))
+            self._seen[key] = True
+        return value
 
 
 class SynapseSetEncoder(nn.Module):
@@ -78,7 +97,6 @@ class SynapseSetEncoder(nn.Module):
         self.core = PointSetCore(point_in, 7, cfg.point_dim, cfg.syn_dim, cfg.knn, cfg.attn_heads,
                                  use_attention=use_attention)
         self.plans = PlanCache()
-        self.point_augment = None  # callable on padded chunks; see the module docstring
 
     def encode_padded(self, pos: Tensor, roi: Tensor, conf: Tensor, mask: Tensor,
                       centroid: Tensor, size: Tensor, roi_center: Tensor, unit_um: Tensor) -> Tensor:
@@ -101,17 +119,19 @@ class SynapseSetEncoder(nn.Module):
         return self.encode_padded(pos[index], roi[index], conf[index], mask, centroid[sets],
                                   sizes[sets], roi_center, unit_um[sets])
 
-    def _augmented_args(self, pos, roi, conf, centroid, sizes, roi_center, unit_um, sets, index,
-                        mask) -> tuple:
+    @staticmethod
+    def _augmented_args(augment, pos, roi, conf, centroid, sizes, roi_center, unit_um, sets,
+                        index, mask) -> tuple:
         """Gather one chunk and augment it: the arguments of :meth:`encode_padded`."""
-        b = self.point_augment({"pos": pos[index], "mask": mask, "conf": conf[index],
-                                "centroid": centroid[sets]})
+        b = augment({"pos": pos[index], "mask": mask, "conf": conf[index],
+                     "centroid": centroid[sets]})
         return (b["pos"], roi[index], b["conf"], b["mask"], b["centroid"], sizes[sets],
                 roi_center, unit_um[sets])
 
     def forward(self, syn_ptr: Tensor, syn_pos: Tensor, syn_roi: Tensor, syn_conf: Tensor,
-                roi_center: Tensor, unit_um: Tensor) -> Tensor:
-        """Encode every set of the CSR table (shapes in the module docstring) -> (E, syn_dim)."""
+                roi_center: Tensor, unit_um: Tensor, augment=None) -> Tensor:
+        """Encode every set of the CSR table (shapes in the module docstring) -> (E, syn_dim).
+        ``augment``: None, or a callable on padded chunks (see the module docstring)."""
         ptr, pos = syn_ptr, syn_pos
         plan, centroid = self.plans.get(ptr, pos, self.cfg.set_size, self.cfg.point_budget)
         centroid = centroid.to(pos.dtype)
@@ -122,8 +142,8 @@ class SynapseSetEncoder(nn.Module):
             args = (pos, syn_roi, syn_conf, centroid, sizes, roi_center, unit_um,
                     chunk.sets, chunk.index, chunk.mask)
             fn = self._encode_chunk
-            if self.point_augment is not None:  # gather + augment outside the checkpoint
-                fn, args = self.encode_padded, self._augmented_args(*args)
+            if augment is not None:  # gather + augment outside the checkpoint
+                fn, args = self.encode_padded, self._augmented_args(augment, *args)
             if use_ckpt:
                 emb = checkpoint(fn, *args, use_reentrant=False)
             else:

@@ -2,9 +2,9 @@
 
 The transforms live in :mod:`synhelpers.augment`; this module wires them into a model's
 point-set encoders (:class:`~synhelpers.models.synapse_encoder.SynapseSetEncoder` and
-:class:`~synhelpers.models.cloud_encoder.SynapseCloudEncoder`), which expose one hook,
-``point_augment``: a callable ``batch dict -> batch dict`` applied to every padded chunk
-*before* the (optionally checkpointed) encoding, so a recomputed chunk sees the same points.
+:class:`~synhelpers.models.cloud_encoder.SynapseCloudEncoder`) through the model's ``augment``
+argument: a callable ``batch dict -> batch dict`` applied to every padded chunk *before* the
+(optionally checkpointed) encoding, so a recomputed chunk sees the same points.
 
 One forward pass = one draw of the global parameters (rotation angle, mirror coin, scale):
 :class:`ForwardAugment` draws them in :meth:`~ForwardAugment.begin` and applies them to every
@@ -14,22 +14,17 @@ randomness (jitter, dropout) is drawn per chunk from the same generator.
 Frame notes (see :mod:`synhelpers.augment.spatial`): ``mirror_x`` reflects about x = 0 of the
 normalised frame, the centre of the synapses' bounding box (the midline only for a centred
 whole brain); rotations about the origin move points relative to the (unaugmented) ROI
-centres. ``edge_dropout`` changes the graph, not the point sets, and is not available in
-full-graph training (it would need the CSR synapse tables re-gathered every step).
+centres. ``edge_dropout`` changes the graph, not the point sets, and is not available
+(it would need the CSR synapse tables re-gathered every step).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
-
 import torch
-from torch import nn
 
 from ..augment import Compose, get_augmentation, parse_augment_spec, tta_rngs
 
-__all__ = ["ForwardAugment", "point_augmentation", "augmenting", "train_augment", "tta_forward",
-           "length_unit_nm"]
+__all__ = ["ForwardAugment", "point_augmentation", "tta_forward", "length_unit_nm"]
 
 #: Augmentations that act on the graph, not on point sets.
 GRAPH_AUGMENTATIONS = ("edge_dropout",)
@@ -97,57 +92,25 @@ class ForwardAugment:
         return self.augmentation(batch, self.generator, self.params)
 
 
-def point_encoders(model: nn.Module) -> list[nn.Module]:
-    """The submodules of ``model`` that take a ``point_augment`` hook."""
-    return [m for m in model.modules() if hasattr(m, "point_augment")]
-
-
-@contextmanager
-def augmenting(model: nn.Module, augment: ForwardAugment | None) -> Iterator[None]:
-    """Within the block every point-set encoder of ``model`` applies ``augment`` (drawn once
-    here); the hooks are cleared on exit, so validation and plain evaluation are untouched."""
-    encoders = point_encoders(model)
-    if augment is None or not encoders:
-        yield
-        return
-    augment.begin()
-    for enc in encoders:
-        enc.point_augment = augment
-    try:
-        yield
-    finally:
-        for enc in encoders:
-            enc.point_augment = None
-
-
-def train_augment(module, data):
-    """Context for one training step of a :class:`~synhelpers.train.module.NodeClassifier`:
-    the run's augmentation, built at the first step (it needs the graph's length unit), with a
-    generator seeded from ``torch.initial_seed()`` (the run's seed after ``seed_everything``)."""
-    cfg = module.train_cfg
-    if parse_augment_spec(cfg.augment) == []:
-        return nullcontext()
-    if getattr(module, "_forward_augment", None) is None:
-        aug = point_augmentation(cfg.augment, data)
-        gen = torch.Generator(device=data.x.device).manual_seed(torch.initial_seed())
-        module._forward_augment = ForwardAugment(aug, gen)
-    return augmenting(module.model, module._forward_augment)
-
-
-def tta_forward(module, data, columns, k: int, spec: str | None, seed: int = 0):
+def tta_forward(module, data, columns, k: int, spec: str | None, seed: int = 0,
+                chunk_size: int | None = None):
     """Softmax probabilities averaged over ``k`` views, and those of view 0 (unaugmented).
 
     View ``i >= 1`` is augmented with ``spec`` from generator ``tta_rngs(k, seed)[i]``, so the
-    views are the same on every call. Returns ``({column: (N, C)}, {column: (N, C)})`` float32.
-    Call under ``torch.no_grad()`` with the module in eval mode.
+    views are the same on every call. Each view is one whole-graph evaluation of
+    ``module`` (a :class:`~synhelpers.train.module.NodeClassifier`) with every neighbour, in
+    one forward (``chunk_size`` None) or layer-wise in chunks. Returns
+    ``({column: (N, C)}, {column: (N, C)})`` float32.
     """
     aug = point_augmentation(spec, data) if k > 1 else None
-    rngs = tta_rngs(k, seed, device=data.x.device)
+    rngs = tta_rngs(k, seed, device=next(module.parameters()).device)
     total, first = {}, {}
-    for i in range(k):  # K whole-graph forward passes
-        ctx = augmenting(module.model, ForwardAugment(aug, rngs[i])) if i else nullcontext()
-        with ctx:
-            out = module(data)
+    for i in range(k):  # K whole-graph evaluations
+        view = None
+        if i:
+            view = ForwardAugment(aug, rngs[i])
+            view.begin()
+        out = module.whole_graph_logits(data, chunk_size, augment=view)
         for c in columns:
             p = out[c].float().softmax(-1)
             total[c] = total[c] + p if c in total else p

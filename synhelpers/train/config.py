@@ -154,11 +154,6 @@ class TrainConfig:
         if self.tta > 1 and str(view_aug).strip().lower() in ("", "none"):
             raise ValueError(f"tta={self.tta} needs an augmentation for its views: set augment "
                              "or tta_augment (e.g. 'rotate_z,scale')")
-        off = str(self.augment).strip().lower() in ("", "none")
-        if self.batch_size is not None and (not off or self.tta > 1 or self.loss != "ce"):
-            # mini-batch steps use plain cross-entropy on unaugmented batches (runs.minibatch)
-            raise ValueError("augment, tta and losses other than ce are full-graph options for "
-                             "now; drop them or drop batch_size")
 
     def to_dict(self) -> dict:
         return asdict(self)

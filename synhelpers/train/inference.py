@@ -44,18 +44,20 @@ def eval_chunk_size(data, free_bytes: int | None = None, fraction: float = 0.25)
     return None if size >= n else size
 
 
-def whole_graph_logits(model, data, chunk_size: int | None, device=None) -> dict:
-    """``{column: logits (N, C)}`` of every node, in eval mode, without gradients.
+def whole_graph_logits(model, data, chunk_size: int | None, device=None, augment=None):
+    """``{column: logits (N, C)}`` (a :class:`~synhelpers.models.ModelOutput`) of every node,
+    in eval mode, without gradients.
 
     ``chunk_size`` None: ``model(data)`` on ``device`` (the data is moved there). An int:
     layer-wise inference with that many target nodes per chunk (the model must have an
-    ``inference`` method; the registry's HybridModel family has one).
+    ``inference`` method; the registry's HybridModel family has one). ``augment``: a
+    point-set augmentation (test-time augmentation views), None for plain evaluation.
     """
     model.eval()
     device = device or next(model.parameters()).device
     with torch.no_grad():
         if chunk_size is None:
-            return model(data.to(device))
+            return model(data.to(device), augment=augment)
         if not hasattr(model, "inference"):
             raise ValueError(f"{type(model).__name__} has no layer-wise inference; "
                              "evaluate it on the full graph (eval_chunk_size=None)")
@@ -63,7 +65,8 @@ def whole_graph_logits(model, data, chunk_size: int | None, device=None) -> dict
         csr = DirectedCSR.from_data(data)
         syn = edge_chunks(data.syn_ptr, EDGE_CHUNK_SYNAPSES) if "syn_ptr" in data else None
         sites = edge_chunks(data.site_ptr, EDGE_CHUNK_SYNAPSES) if "site_ptr" in data else None
-        return model.inference(data, lambda: layerwise_batches(csr, chunk_size), syn, sites, device)
+        return model.inference(data, lambda: layerwise_batches(csr, chunk_size), syn, sites, device,
+                               augment=augment)
 
 
 class GraphEvaluator:
@@ -78,9 +81,9 @@ class GraphEvaluator:
         self.chunk_size = chunk_size
         self._on_device, self._device = None, None
 
-    def logits(self, model, device) -> dict:
+    def logits(self, model, device, augment=None):
         if self.chunk_size is not None:
-            return whole_graph_logits(model, self.data, self.chunk_size, device)
+            return whole_graph_logits(model, self.data, self.chunk_size, device, augment)
         if self._on_device is None or self._device != str(device):
             self._on_device, self._device = self.data.to(device), str(device)
-        return whole_graph_logits(model, self._on_device, None, device)
+        return whole_graph_logits(model, self._on_device, None, device, augment)

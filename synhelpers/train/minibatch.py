@@ -1,4 +1,5 @@
-"""Mini-batch training: batches of seed neurons that carry their neighbourhoods and synapses.
+"""Mini-batch data: batches of seed neurons that carry their neighbourhoods and synapses (the
+module that trains on them is the one of every mode, :mod:`synhelpers.train.module`).
 
 What an epoch is:
 
@@ -23,27 +24,20 @@ gathering, forward, backward, optimiser; validation excluded) in both modes.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 
 import lightning as L
-import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from ..errors import ConfigError
 from ..graph.batch import estimate_batch_size, free_memory_bytes
 from ..graph.sampler import NeighborBatchLoader
-from ..models.synapse_encoder import PlanCache
-from .inference import GraphEvaluator, eval_chunk_size, whole_graph_logits
-from .metrics import macro_f1
-from .module import NodeClassifier
+from .inference import eval_chunk_size
 
 __all__ = ["training_seeds", "resolve_batch_size", "check_scale", "sampling_fanouts",
-           "seed_losses", "validation_scores", "MiniBatchClassifier", "SeedDataModule",
-           "EpochClock"]
+           "SeedDataModule", "EpochClock", "eval_chunk_for"]
 
 
 def training_seeds(graph, columns) -> torch.Tensor:
@@ -97,118 +91,6 @@ def sampling_fanouts(cfg, model) -> list[int]:
                           f"hop(s) but model {cfg.model!r} reads {hops} hops of neighbours; give "
                           f"one fan-out per GNN layer, e.g. --fanouts {' '.join(['10'] * hops)}")
     return list(cfg.fanouts[:hops])
-
-
-def seed_losses(out: dict, batch, columns, weights: dict) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(main, aux)`` weighted cross-entropy on the batch's seeds (its first ``batch_size``
-    nodes). A head without a labelled seed in this batch adds ``0 * logits.sum()``, so every
-    parameter gets a gradient (DDP expects one on every rank)."""
-    b = int(batch.batch_size)
-    main = aux = None
-    for key, logits in out.items():
-        c, _, view = key.partition("@")
-        if c not in columns:
-            continue
-        y = batch[f"y_{c}"][:b]
-        m = y >= 0
-        seeds = logits[:b]
-        loss = (weights.get(c, 1.0) * F.cross_entropy(seeds[m].float(), y[m]) if bool(m.any())
-                else 0.0 * seeds.sum())
-        if view:
-            aux = loss if aux is None else aux + loss
-        else:
-            main = loss if main is None else main + loss
-    zero = next(iter(out.values())).new_zeros(())
-    return (zero if main is None else main), (zero if aux is None else aux)
-
-
-def validation_scores(out: dict, data, columns, weights: dict) -> tuple[float, float, float]:
-    """(loss, macro-F1, accuracy) on the validation split, averaged over the columns."""
-    loss, f1s, accs = 0.0, [], []
-    for c in columns:
-        y = data[f"y_{c}"].cpu()
-        m = data.val_mask.cpu() & (y >= 0)
-        logits = out[c].float().cpu()
-        if bool(m.any()):
-            loss += weights.get(c, 1.0) * float(F.cross_entropy(logits[m], y[m]))
-        yt, yp = y[m].numpy(), logits[m].argmax(-1).numpy()
-        f1s.append(macro_f1(yt, yp))
-        accs.append(float((yt == yp).mean()) if len(yt) else 0.0)
-    return loss, float(np.mean(f1s)), float(np.mean(accs))
-
-
-@contextlib.contextmanager
-def _swapped_plans(model, caches: dict):
-    """Give the set encoders ``caches`` (name -> PlanCache) while inside; put theirs back."""
-    owners = {name: m for name, m in model.named_modules() if isinstance(getattr(m, "plans", None),
-                                                                        PlanCache)}
-    saved = {name: m.plans for name, m in owners.items()}
-    for name, m in owners.items():
-        m.plans = caches.setdefault(name, PlanCache())
-    try:
-        yield
-    finally:
-        for name, m in owners.items():
-            m.plans = saved[name]
-
-
-class MiniBatchClassifier(NodeClassifier):
-    """:class:`NodeClassifier` trained on seed batches and validated over the whole graph.
-
-    The set encoders cache one plan per input tensor; every batch has new tensors, so training
-    uses caches of one item (a batch's plan is never reused) and evaluation keeps its own
-    caches, so the whole graph's plans and FPS selections survive from epoch to epoch.
-    """
-
-    def __init__(self, model_name, model_cfg, train_cfg, columns):
-        super().__init__(model_name, model_cfg, train_cfg, columns)
-        self.evaluator: GraphEvaluator | None = None
-        self._eval_plans: dict = {}
-        self._sums = torch.zeros(3, dtype=torch.float64)  # main * seeds, aux * seeds, seeds
-        for m in self.model.modules():
-            if isinstance(getattr(m, "plans", None), PlanCache):
-                m.plans = PlanCache(max_items=1)
-
-    def attach(self, graph, chunk_size: int | None) -> None:
-        """The graph validated every epoch, and its layer-wise chunk size (None: full graph)."""
-        self.evaluator = GraphEvaluator(graph, chunk_size)
-
-    def on_train_epoch_start(self):
-        self._sums.zero_()
-
-    def training_step(self, batch, batch_idx):
-        main, aux = seed_losses(self(batch), batch, self.columns, self.train_cfg.loss_weights)
-        b = int(batch.batch_size)
-        self.log("train_step_loss", main, batch_size=b)
-        self._sums += torch.tensor([float(main.detach()) * b, float(aux.detach()) * b, b],
-                                   dtype=torch.float64)
-        return main + self.train_cfg.aux_weight * aux
-
-    def whole_graph_logits(self, data=None, chunk_size: int | None = None) -> dict:
-        """Eval-mode logits of every node of ``data`` (default: the validation graph)."""
-        with _swapped_plans(self.model, self._eval_plans):
-            if data is None:
-                return self.evaluator.logits(self.model, self.device)
-            return whole_graph_logits(self.model, data, chunk_size, self.device)
-
-    def validation_step(self, batch, batch_idx):
-        sums = self.trainer.strategy.reduce(self._sums.to(self.device), reduce_op="sum").cpu()
-        main, aux = (sums[:2] / sums[2].clamp(min=1)).tolist()
-        out = self.whole_graph_logits()
-        loss, f1, acc = validation_scores(out, self.evaluator.data, self.columns,
-                                          self.train_cfg.loss_weights)
-        for key, value in (("train_loss", main), ("val_macro_f1", f1), ("val_accuracy", acc),
-                           ("val_loss", loss)):
-            self.log(key, value, batch_size=1, sync_dist=True)
-        if self._has_aux:
-            self.log("train_aux_loss", aux, batch_size=1, sync_dist=True)
-        h = self.history
-        h["epoch"].append(int(self.current_epoch))
-        h["train_loss"].append(main)
-        h["train_aux_loss"].append(aux if self._has_aux else None)
-        h["val_loss"].append(loss)
-        h["val_macro_f1"].append(f1)
-        h["val_accuracy"].append(acc)
 
 
 class SeedDataModule(L.LightningDataModule):

@@ -49,7 +49,6 @@ from .distributed import (
 from .metrics import classification_metrics, macro_f1, summarise_seeds
 from .minibatch import (
     EpochClock,
-    MiniBatchClassifier,
     SeedDataModule,
     check_scale,
     eval_chunk_for,
@@ -57,12 +56,20 @@ from .minibatch import (
     sampling_fanouts,
     training_seeds,
 )
-from .module import EpochStats, GraphDataModule, NodeClassifier, hide_test_labels, label_mask
+from .module import (
+    EpochStats,
+    GraphDataModule,
+    NodeClassifier,
+    hide_test_labels,
+    label_mask,
+    train_class_counts,
+)
 from .progress import EpochProgress
 from .run_folder import finished_seed, open_run_folder, run_state, save_seed, write_metrics
 from .vocab import run_vocabulary
 
-__all__ = ["run_training", "train_one_seed", "evaluate_test", "load_data", "NotApplicable",
+__all__ = ["run_training", "train_one_seed", "evaluate_test", "fit_quietly", "load_data",
+           "NotApplicable",
            "load_checkpoint_state", "with_split"]
 
 
@@ -90,8 +97,10 @@ def _peak_memory_mb(device: torch.device) -> tuple[float, str]:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process_max_rss"
 
 
-def evaluate_test(module: NodeClassifier, data, columns) -> dict:
-    """Evaluate the test split once (counted on the module) with the model in eval mode.
+def evaluate_test(module: NodeClassifier, data, columns, chunk_size: int | None = None) -> dict:
+    """Evaluate the test split once (counted on the module) with the model in eval mode, over
+    the whole graph with every neighbour (one forward, or layer-wise in chunks of
+    ``chunk_size`` target nodes), whatever the training mode.
 
     With ``tta = K > 1`` the prediction is the mean softmax of K views (one evaluation); each
     column's metrics then carry ``"tta"``: the view-0 (unaugmented) test macro-F1 of the same
@@ -99,23 +108,17 @@ def evaluate_test(module: NodeClassifier, data, columns) -> dict:
     """
     module.test_evaluations = getattr(module, "test_evaluations", 0) + 1
     module.eval()
-    device = next(module.parameters()).device
     cfg = module.train_cfg
-    if isinstance(module, MiniBatchClassifier):  # whole graph, full neighbourhoods, chunked if large
-        out = module.whole_graph_logits(data, eval_chunk_for(cfg, data, device))
-        probs = first = {c: out[c].float().softmax(-1) for c in columns}  # no TTA (check_scale)
-    else:
-        data = data.to(device)
-        with torch.no_grad():
-            probs, first = tta_forward(module, data, columns, cfg.tta, _tta_spec(cfg),
-                                       torch.initial_seed())
+    probs, first = tta_forward(module, data, columns, cfg.tta, _tta_spec(cfg),
+                               torch.initial_seed(), chunk_size)
+    data = data.cpu()
     res = {}
     for c in columns:
         m = label_mask(data, c, "test")
-        res[c] = classification_metrics(data[f"y_{c}"][m].cpu().numpy(),
-                                         probs[c][m].argmax(-1).cpu().numpy(), data.label_names[c])
+        res[c] = classification_metrics(data[f"y_{c}"][m].numpy(),
+                                         probs[c].cpu()[m].argmax(-1).numpy(), data.label_names[c])
         if cfg.tta > 1:
-            res[c]["tta"] = _tta_report(data, c, probs[c], first[c], cfg)
+            res[c]["tta"] = _tta_report(data, c, probs[c].cpu(), first[c].cpu(), cfg)
     return res
 
 
@@ -165,7 +168,10 @@ def _make_trainer(cfg: TrainConfig, tag: str, out_dir: Path, cuda: bool, launch:
     return trainer, ckpt, stats, clock
 
 
-def _fit(trainer, module, datamodule) -> float:
+def fit_quietly(trainer, module, datamodule) -> float:
+    """``trainer.fit`` without Lightning's info lines and its warnings about single-process
+    loaders; returns the wall time in seconds."""
+    _quiet_lightning()
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
@@ -179,8 +185,9 @@ def _module_and_data(cfg: TrainConfig, model_cfg, columns, train_graph, seed: in
                      cuda: bool):
     """The Lightning module and data module of one seed, and the scale fields of its result.
 
-    Full-graph mode moves the graph to the GPU once (Lightning's per-step transfer is then a
-    no-op and the encoders' set plans, cached per tensor, survive across epochs). Mini-batch
+    One module for every mode; only the batches differ. Full-graph mode (one batch: the whole
+    training graph) moves the graph to the GPU once, so Lightning's per-step transfer is a
+    no-op and the encoders' set plans, cached per tensor, survive across epochs. Mini-batch
     mode keeps it on the CPU, where the loader samples; only batches move.
     """
     seeds = training_seeds(train_graph, columns)
@@ -188,14 +195,16 @@ def _module_and_data(cfg: TrainConfig, model_cfg, columns, train_graph, seed: in
                                     device="cuda" if cuda else None)
     scale = {"batch_size": batch_size, "fanouts": None, "eval_chunk_size": None,
              "world_size": launch.world_size}
+    counts = {c: train_class_counts(train_graph, c).tolist() for c in columns}
     if batch_size is None:
         if cuda:
             train_graph = train_graph.to("cuda")
-        return NodeClassifier(cfg.model, model_cfg, cfg, columns), GraphDataModule(train_graph), scale
-    module = MiniBatchClassifier(cfg.model, model_cfg, cfg, columns)
-    scale["fanouts"] = sampling_fanouts(cfg, module.model)
+        module = NodeClassifier(cfg.model, model_cfg, cfg, columns, counts, val_graph=train_graph)
+        return module, GraphDataModule(train_graph), scale
     scale["eval_chunk_size"] = eval_chunk_for(cfg, train_graph, "cuda" if cuda else None)
-    module.attach(train_graph, scale["eval_chunk_size"])
+    module = NodeClassifier(cfg.model, model_cfg, cfg, columns, counts, val_graph=train_graph,
+                            eval_chunk_size=scale["eval_chunk_size"])
+    scale["fanouts"] = sampling_fanouts(cfg, module.model)
     data = SeedDataModule(train_graph, seeds, scale["fanouts"], batch_size, seed, cfg.loader_workers,
                           getattr(module.model, "sites_reach_own_output_only", False))
     return module, data, scale
@@ -231,7 +240,7 @@ def train_one_seed(data, cfg: TrainConfig, seed: int, out_dir: Path, *, columns,
     trainer, ckpt, stats, clock = _make_trainer(cfg, tag or f"seed{seed}", out_dir, cuda, launch)
     if cuda:
         torch.cuda.reset_peak_memory_stats()
-    fit_time = _fit(trainer, module, datamodule)
+    fit_time = fit_quietly(trainer, module, datamodule)
     if not is_global_zero():  # rank 0 tests the selected checkpoint and writes the results
         return {"seed": seed, "rank": int(trainer.global_rank)}
     device = trainer.strategy.root_device
@@ -240,7 +249,8 @@ def train_one_seed(data, cfg: TrainConfig, seed: int, out_dir: Path, *, columns,
     state = load_checkpoint_state(ckpt.best_model_path, device)
     module.load_state_dict(state["state_dict"])
     test_graph = data if test_graph is None else test_graph
-    res = {"seed": seed, **_scores(evaluate_test(module, test_graph, columns), columns,
+    chunk = None if scale["batch_size"] is None else eval_chunk_for(cfg, test_graph, device)
+    res = {"seed": seed, **_scores(evaluate_test(module, test_graph, columns, chunk), columns,
                                    test_graph.label_names)}
     res.update({
         "best_val_macro_f1": float(ckpt.best_model_score), "best_epoch": state["epoch"],
