@@ -32,6 +32,17 @@ MODULES = [
     "synhelpers.tables.synthetic.frames",
     "synhelpers.train.metrics",
     "synhelpers.train.baseline",
+    "synhelpers.answers.predict",
+    "synhelpers.answers.embed",
+    "synhelpers.answers.suggest",
+    "synhelpers.answers.load",
+    "synhelpers.answers.prediction_table",
+    "synhelpers.models.connectome",
+    "synhelpers.models.blocks",
+    "synhelpers.models.pointset",
+    "synhelpers.models.synapse_encoder",
+    "synhelpers.models.cloud_encoder",
+    "synhelpers.models.pair_stats",
 ]
 
 

@@ -43,9 +43,26 @@ def embed(run, data, *, seed: int | None = None, new_connectome: bool = False) -
         data: the run's graph, or a new connectome with ``new_connectome=True``.
         seed: which seed (value); default the first of the loaded ones.
 
+    Returns:
+        A DataFrame with one row per neuron: ``bodyId``, ``connectome``, ``split`` and, per
+        part the model has, a column holding a float32 array per neuron: ``fused`` (hidden,),
+        ``wiring`` (hidden,), ``synapse`` (4 syn_dim + cloud_dim,); the model, seed, widths
+        and fingerprints in ``df.attrs["synhelpers"]``.
+
     Raises:
         RunError: the model has no ``embed`` (the original design), or see
             :func:`~synhelpers.answers.load.prepare_graph`.
+
+    Example:
+        Needs a trained run; the widths are the default ``ModelConfig``'s.
+
+        >>> df = embed("runs/hybrid", "data/synthetic/graph")  # doctest: +SKIP
+        >>> df.attrs["synhelpers"]["dims"]  # doctest: +SKIP
+        {'fused': 64, 'wiring': 64, 'synapse': 160}
+        >>> embedding_matrix(df, "fused").shape == (len(df), 64)  # doctest: +SKIP
+        True
+        >>> nearest_neighbours(df, int(df["bodyId"][0]), k=3).columns.tolist()  # doctest: +SKIP
+        ['bodyId', 'connectome', 'split', 'similarity']
     """
     run = run if isinstance(run, LoadedRun) else load_run(run)
     i = 0 if seed is None else (run.seeds.index(seed) if seed in run.seeds else -1)
@@ -96,7 +113,12 @@ def nearest_neighbours(df: pd.DataFrame, body_id: int, k: int = 10, *, part: str
         exclude_self: leave the query out (included, it is first at similarity 1).
 
     Returns:
-        DataFrame[bodyId, connectome, split, similarity], most similar first (ties: table order).
+        DataFrame[bodyId, connectome, split, similarity], ``k`` rows (fewer in a smaller
+        table), most similar first (ties: table order); similarity is cosine, in -1..1.
+
+    Raises:
+        ValueError: ``body_id`` is not in the table, or is there more than once (pass
+            ``connectome``); ``part`` is not a column.
 
     Example:
         >>> df = pd.DataFrame({"bodyId": [1, 2, 3], "connectome": "c", "split": "test",

@@ -128,8 +128,23 @@ def load_run(path, *, split: int = 0, seeds=None, device="cpu") -> LoadedRun:
         seeds: seed values to load (default: every seed of ``split``).
         device: where to put the models.
 
+    Returns:
+        A :class:`LoadedRun`: one model per seed (eval mode, on ``device``), the train and
+        model configurations, the label columns and the fingerprint of the graph trained on.
+
     Raises:
         RunError: no ``metrics.json``, a run with no model, a missing checkpoint or seed.
+
+    Example:
+        Needs a run trained with ``--label cell_class --seeds 3``.
+
+        >>> from synhelpers.graph import load_graph
+        >>> run = load_run("runs/hybrid")  # doctest: +SKIP
+        >>> run.model_name, run.label_columns, run.seeds, run.model_config.hidden  # doctest: +SKIP
+        ('hybrid', ['cell_class'], [0, 1, 2], 64)
+        >>> logits = run.model(load_graph("data/synthetic/graph"))  # doctest: +SKIP
+        >>> list(logits)  # {label column: (N, classes) logits}  # doctest: +SKIP
+        ['cell_class']
     """
     path = Path(path)
     if not (path / "metrics.json").is_file():

@@ -99,10 +99,22 @@ def predict(run, data, *, combine: str = "mean", new_connectome: bool = False) -
         combine: ``"mean"`` of the split-0 seeds' probabilities, or ``"none"`` (first seed).
 
     Returns:
-        The predictions table (module docstring); its metadata in ``df.attrs["synhelpers"]``.
+        A DataFrame with one row per neuron of ``data`` (unlabelled ones included):
+        ``bodyId``, ``connectome``, ``split`` and, per label column ``L``, ``L__true``,
+        ``L__pred``, ``L__prob``, ``L__top3_classes``, ``L__top3_probs``, ``L__entropy``
+        (module docstring); the run's description in ``df.attrs["synhelpers"]``.
 
     Raises:
         RunError: another graph without ``new_connectome``, or a model that cannot answer there.
+
+    Example:
+        Needs a trained run, e.g. from the README's ``train`` command.
+
+        >>> df = predict("runs/hybrid", "data/synthetic/graph")  # doctest: +SKIP
+        >>> df.columns[:5].tolist()  # doctest: +SKIP
+        ['bodyId', 'connectome', 'split', 'cell_class__true', 'cell_class__pred']
+        >>> write_predictions(df, "runs/hybrid/predictions.parquet")  # doctest: +SKIP
+        PosixPath('runs/hybrid/predictions.parquet')
     """
     if combine not in COMBINE:
         raise ConfigError(f"combine={combine!r}; choose one of {', '.join(COMBINE)}")

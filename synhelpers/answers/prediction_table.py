@@ -48,8 +48,22 @@ META_KEY = b"synhelpers"
 def read_predictions(path: str | Path) -> tuple[pd.DataFrame, dict]:
     """Read ``predictions.parquet``; return the table and the ``synhelpers`` metadata dict.
 
+    Returns:
+        ``(df, meta)``: the table (module docstring; ``pandas.read_parquet`` gives the same)
+        and the run description (``model``, ``seeds``, ``combine``, ``label_columns`` ...;
+        ``{}`` for a file without it).
+
     Raises:
         FileNotFoundError: ``path`` does not exist.
+
+    Example:
+        >>> import tempfile
+        >>> p = fake_predictions(pd.DataFrame({"bodyId": [1, 2], "cell_class": ["A", "B"]}),
+        ...                      ["cell_class"])
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     df, meta = read_predictions(write_predictions(p, Path(d) / "predictions.parquet"))
+        >>> df["bodyId"].tolist(), meta["label_columns"]
+        ([1, 2], ['cell_class'])
     """
     import pyarrow.parquet as pq
 

@@ -65,6 +65,24 @@ def summary_table(runs: dict[str, dict], ceiling_macro_f1: float | None = None,
     epoch time; the generator's ceiling as the last row when given.
 
     Runs marked ``not_applicable`` (the original design in inductive mode) say so.
+
+    Args:
+        runs: ``{label: metrics.json dict}``, e.g. from :func:`load_runs`.
+        ceiling_macro_f1, ceiling_accuracy: the generator's ceiling (fractions, 0..1).
+
+    Returns:
+        A DataFrame with columns ``run``, ``model``, ``views``, ``mode``, ``seeds``,
+        ``test macro-F1 (%)`` and ``test accuracy (%)`` (text, for reading), ``macro_f1_mean``,
+        ``macro_f1_std``, ``macro_f1_seeds`` (fractions, for plotting) and ``epoch time (s)``.
+
+    Example:
+        >>> m = {"model": "hybrid", "mode": "transductive",
+        ...      "seeds": [{"test_macro_f1": 0.90}, {"test_macro_f1": 0.92}],
+        ...      "mean": {"test_macro_f1": 0.91, "test_accuracy": 0.95, "epoch_time_s": 0.5},
+        ...      "std": {"test_macro_f1": 0.01, "test_accuracy": 0.005}}
+        >>> table = summary_table({"fused": m}, ceiling_macro_f1=0.97)
+        >>> table[["run", "seeds", "test macro-F1 (%)"]].values.tolist()
+        [['fused', 2, '91.0 ± 1.0'], ['generator ceiling', 0, '97.0']]
     """
     rows = [_row(label, m) for label, m in runs.items()]
     if ceiling_macro_f1 is not None:

@@ -83,10 +83,31 @@ def suggest(run_dir, *, n: int = 50, strategy: str = "margin", data=None, label:
     """The ``n`` unlabelled neurons to annotate first (columns in the module docstring).
 
     Args:
-        run_dir: a run folder from ``train``. data: its graph (None: ``metrics.json``'s
-        ``data_path``). label: the label column (default: the run's first). seed_index: which
-        seed's checkpoint. mc_samples: MC-dropout passes for ``bald``. seed: for ``random``,
-        ``bald`` and ``coreset``.
+        run_dir: a run folder from ``train``.
+        n: how many neurons to suggest.
+        strategy: one of :data:`~synhelpers.answers.active.STRATEGIES`.
+        data: its graph (None: ``metrics.json``'s ``data_path``).
+        label: the label column (default: the run's first).
+        seed_index: which seed's checkpoint. mc_samples: MC-dropout passes for ``bald``.
+        seed: for ``random``, ``bald`` and ``coreset``.
+
+    Returns:
+        A DataFrame of ``n`` rows (fewer if fewer neurons lack a label), best first:
+        :data:`SUGGEST_COLUMNS` (``rank`` 1 = ask first), plus ``nearest_labelled_bodyId``,
+        ``nearest_labelled_class`` and ``nearest_labelled_distance`` for ``coreset``.
+
+    Raises:
+        RunError: an unknown strategy or label column; see :func:`load_trained`.
+
+    Example:
+        >>> STRATEGIES
+        ('margin', 'entropy', 'bald', 'coreset', 'random')
+
+        With a trained run:
+
+        >>> table = suggest("runs/hybrid", n=3, strategy="margin")  # doctest: +SKIP
+        >>> table.columns.tolist(), table["rank"].tolist()  # doctest: +SKIP
+        (['rank', 'bodyId', 'connectome', 'score', 'prediction', 'probability'], [1, 2, 3])
     """
     if strategy not in STRATEGIES:
         raise RunError(f"unknown strategy {strategy!r}; allowed: {', '.join(STRATEGIES)}")

@@ -8,7 +8,7 @@ Input (explicit tensors): ``site_ptr`` (N+1,), ``site_pos`` (M, 3) in the normal
 connectome. Each neuron's sites are subsampled to K_n (random in training, FPS in evaluation).
 Per point: ``[(p - c_n) u (3), is_post (1)]`` with ``u = unit_um / coord_unit_um``;
 per set: ``[c_n (3), log1p(n_sites) / 5]``.
-Output: ``(N, cloud_dim)`` one embedding per neuron (zeros' encoding for a neuron without sites).
+Output: ``(N, cloud_dim)`` one embedding per neuron (a zero row for a neuron without sites).
 
 Augmentation: the ``augment`` argument (None: no change) is a callable on a padded chunk
 ``{"pos" (B, P, 3), "mask" (B, P), "conf" (B, P, 1) all 1.0 (sites carry no confidence),
@@ -28,9 +28,35 @@ __all__ = ["SynapseCloudEncoder"]
 
 
 class SynapseCloudEncoder(nn.Module):
-    """Per-neuron synapse-cloud encoder.
+    r"""Per-neuron synapse-cloud encoder: one embedding per neuron from its own synaptic sites.
 
-    ``forward(site_ptr, site_pos, site_is_post, unit_um) -> (N, cfg.cloud_dim)``.
+    Papers: PointNet (Qi et al., CVPR 2017) and kNN local attention (Point Transformer, Zhao
+    et al., ICCV 2021) in :class:`~synhelpers.models.blocks.PointSetCore`; farthest-point
+    sampling from PointNet++ (Qi et al., NeurIPS 2017). Applying the blocks to a neuron's
+    whole cloud of sites is this project's design (issue 4), not a published model.
+
+    ``z_n = PointSetCore([(p - c_n) u || is_post_p]_{p in S_n}, [c_n || log1p(m_n) / 5])``
+    over the sites ``S_n`` kept of neuron n (all, or ``K_n`` of them), with ``c_n`` the centroid of all its
+    ``m_n`` sites (normalised frame) and ``u = unit_um / coord_unit_um``.
+
+    Args:
+        cfg: sizes and units: ``cloud_size`` (K_n, sites kept per neuron), ``point_dim``,
+            ``cloud_dim`` (output width), ``knn``, ``attn_heads``, ``coord_unit_um``
+            (length unit of the centred coordinates, micrometres), ``point_budget``.
+
+    Shapes:
+        - **input:** ``site_ptr`` (N+1,) int64 CSR pointer, ``site_pos`` (M, 3) in the
+          normalised frame, ``site_is_post`` (M,) bool (True: postsynaptic density, False:
+          T-bar), ``unit_um`` (N,) micrometres per normalised unit of each neuron's connectome
+        - **output:** (N, cloud_dim); a zero row for a neuron without sites
+
+    Example:
+        >>> enc = SynapseCloudEncoder(ModelConfig()).eval()
+        >>> ptr = torch.tensor([0, 3, 3])  # neuron 0: three sites; neuron 1: none
+        >>> out = enc(ptr, 0.01 * torch.randn(3, 3), torch.tensor([True, False, True]),
+        ...           torch.full((2,), 160.0))
+        >>> out.shape, bool(out[1].eq(0).all())
+        (torch.Size([2, 32]), True)
     """
 
     def __init__(self, cfg: ModelConfig):

@@ -33,7 +33,31 @@ __all__ = ["GNN_KINDS", "EdgeSAGEConv", "EdgeGCNConv", "DirectedConv", "Connecto
 
 
 class EdgeSAGEConv(MessagePassing):
-    """GraphSAGE (mean) with edge features in the message: ``W_r h_i + W_n mean_j ReLU(h_j + W_e e_ji)``."""
+    r"""GraphSAGE (mean aggregator) with edge features in the message.
+
+    Paper: "Inductive Representation Learning on Large Graphs" (Hamilton, Ying & Leskovec,
+    NeurIPS 2017, https://arxiv.org/abs/1706.02216); the edge term enters the message as in
+    GINE (Hu et al., "Strategies for Pre-training Graph Neural Networks", ICLR 2020,
+    https://arxiv.org/abs/1905.12265). PyG's ``SAGEConv`` takes no edge features.
+
+    ``h_i' = W_r h_i + W_n mean_{j -> i} ReLU(h_j + W_e e_ji) + b`` over the edges into ``i``
+    (no self loop; a node without incoming edges gets ``W_r h_i + b``).
+
+    Args:
+        in_dim: F_in, width of the node features ``h``.
+        out_dim: F_out, width of the output.
+        edge_dim: D_e, width of the edge features ``e`` (projected to ``in_dim`` by ``W_e``).
+
+    Shapes:
+        - **input:** ``x`` (N, F_in), ``edge_index`` (2, E) source -> target,
+          ``edge_attr`` (E, D_e)
+        - **output:** (N, F_out)
+
+    Example:
+        >>> conv = EdgeSAGEConv(8, 16, edge_dim=3)
+        >>> conv(torch.randn(4, 8), torch.tensor([[0, 1], [1, 2]]), torch.randn(2, 3)).shape
+        torch.Size([4, 16])
+    """
 
     def __init__(self, in_dim: int, out_dim: int, edge_dim: int):
         super().__init__(aggr="mean")
@@ -50,7 +74,28 @@ class EdgeSAGEConv(MessagePassing):
 
 
 class EdgeGCNConv(MessagePassing):
-    """GCN with edge features: ``h_i' = sum_{j in N(i) + i} (W h_j + W_e e_ji) / sqrt(d_i d_j)``."""
+    r"""GCN with edge features added to each message.
+
+    Paper: "Semi-Supervised Classification with Graph Convolutional Networks" (Kipf & Welling,
+    ICLR 2017, https://arxiv.org/abs/1609.02907); the edge term as in GINE (Hu et al., ICLR
+    2020). PyG's ``GCNConv`` takes a scalar edge weight only.
+
+    ``h_i' = sum_{j in N_in(i) + {i}} (W h_j + b + W_e e_ji) / sqrt(d_i d_j)`` with one self
+    loop per node (``e_ii = 0``) and ``d`` each node's in-degree + 1 (symmetric normalisation).
+
+    Args:
+        in_dim: F_in, width of the node features.
+        out_dim: F_out, width of the output.
+        edge_dim: D_e, width of the edge features (``W_e`` has no bias).
+
+    Shapes:
+        - **input:** ``x`` (N, F_in), ``edge_index`` (2, E) source -> target,
+          ``edge_attr`` (E, D_e)
+        - **output:** (N, F_out)
+
+    :meth:`forward_with_degree` takes the degrees from the full graph instead (layer-wise
+    inference on subgraphs).
+    """
 
     def __init__(self, in_dim: int, out_dim: int, edge_dim: int):
         super().__init__(aggr="add")
@@ -85,6 +130,8 @@ class EdgeGCNConv(MessagePassing):
 
 
 def make_conv(kind: str, dim: int, edge_dim: int, heads: int) -> nn.Module:
+    """One convolution ``(x (N, dim), edge_index (2, E), edge_attr (E, edge_dim)) -> (N, dim)``
+    of :data:`GNN_KINDS` (GAT / GATv2: ``heads`` heads of ``dim // heads``, concatenated)."""
     if kind == "gat":
         return GATConv(dim, dim // heads, heads=heads, edge_dim=edge_dim)
     if kind == "gatv2":
@@ -100,12 +147,37 @@ def make_conv(kind: str, dim: int, edge_dim: int, heads: int) -> nn.Module:
 
 
 class DirectedConv(nn.Module):
-    """Dir-GNN wrapper with edge features: ``(conv_in(x, E, e) + conv_out(x, E^T, e)) / 2``.
+    r"""Dir-GNN wrapper with edge features: one convolution per edge direction.
 
-    PyG's ``DirGNNConv`` does the same but passes no edge features, which carry the synapse
-    embeddings here. With ``gap_junctions``, an undirected electrical-synapse edge type gets a
-    convolution of its own and the three are averaged. ``x`` (N, d), ``edge_index`` (2, E),
-    ``edge_attr`` (E, De), ``gap_index`` (2, G) both directions, ``gap_attr`` (G, 1) -> (N, d).
+    Paper: "Edge Directionality Improves Learning on Heterophilic Graphs" (Rossi et al., LoG
+    2023, https://arxiv.org/abs/2305.10498), with its mixing weight fixed at 1/2. PyG's
+    ``DirGNNConv`` does the same but passes no edge features, which carry the synapse
+    embeddings here.
+
+    ``h' = (conv_in(h, E, e) + conv_out(h, E^T, e)) / 2``: ``conv_in`` aggregates each
+    neuron's presynaptic partners, ``conv_out`` (its own weights) its postsynaptic ones, and
+    a reversed edge keeps its features. With ``gap_junctions``, electrical synapses get a third
+    convolution and ``h' = (conv_in + conv_out + conv_gap(h, G, g)) / 3``.
+
+    Args:
+        kind: one of :data:`GNN_KINDS` (``"sage"`` :class:`EdgeSAGEConv`, ``"gcn"``
+            :class:`EdgeGCNConv`, ``"gat"`` / ``"gatv2"`` / ``"gin"`` PyG's ``GATConv``,
+            ``GATv2Conv``, ``GINEConv`` with ``edge_dim``).
+        dim: d, input and output width.
+        edge_dim: D_e, width of the chemical-synapse edge features.
+        heads: attention heads for GAT / GATv2 (``dim`` must be divisible by it).
+        gap_junctions: add the electrical-synapse convolution (edge features of width 1).
+
+    Shapes:
+        - **input:** ``x`` (N, d), ``edge_index`` (2, E) pre -> post, ``edge_attr`` (E, D_e);
+          with ``gap_junctions`` also ``gap_index`` (2, G) (both directions of every gap
+          junction) and ``gap_attr`` (G, 1) (``log1p`` weight)
+        - **output:** (N, d)
+
+    Example:
+        >>> conv = DirectedConv("sage", 8, edge_dim=3, heads=2)
+        >>> conv(torch.randn(4, 8), torch.tensor([[0, 1], [1, 2]]), torch.randn(2, 3)).shape
+        torch.Size([4, 8])
     """
 
     def __init__(self, kind: str, dim: int, edge_dim: int, heads: int, gap_junctions: bool = False):
@@ -142,9 +214,35 @@ def _conv(conv: nn.Module, x: Tensor, edge_index: Tensor, edge_attr: Tensor,
 
 
 class ConnectomeEncoder(nn.Module):
-    """``forward(x (N, F), edge_index (2, E), edge_attr (E, De)[, gap_index, gap_attr]) -> (N, hidden)``.
+    r"""The wiring view: a directed GNN over the neuron graph (module docstring).
 
-    Input projection, then ``layers`` residual blocks ``h + Dropout(ReLU(LN(conv(h))))``.
+    Papers: the convolution of ``kind`` (module docstring) inside :class:`DirectedConv`
+    (Dir-GNN, Rossi et al., LoG 2023); residual blocks as in ResNet (He et al., CVPR 2016).
+
+    ``h^0 = ReLU(W_0 x)``, ``h^{l+1} = h^l + Dropout(ReLU(LayerNorm(DirectedConv_l(h^l, E, e))))``
+    for ``l = 0 .. layers-1``; the output is ``h^layers``.
+
+    Args:
+        in_dim: F, width of the node features ``x`` (wiring features, standardised per
+            connectome by the graph builder).
+        edge_dim: D_e, width of ``edge_attr``: ``1 + R`` (``log1p`` synapse count, ROI
+            fractions) plus ``syn_dim`` when synapse-set embeddings enter the messages.
+        hidden: width of every layer (``ModelConfig.hidden``).
+        layers: number of message-passing layers (``ModelConfig.gnn_layers``).
+        kind: one of :data:`GNN_KINDS`.
+        heads: attention heads for GAT / GATv2 (``hidden`` must be divisible by it).
+        dropout: dropout probability on each block's output.
+        gap_junctions: every layer also convolves over electrical synapses.
+
+    Shapes:
+        - **input:** ``x`` (N, F), ``edge_index`` (2, E) pre -> post, ``edge_attr`` (E, D_e),
+          optional ``gap_index`` (2, G) and ``gap_attr`` (G, 1)
+        - **output:** (N, hidden)
+
+    Example:
+        >>> enc = ConnectomeEncoder(in_dim=5, edge_dim=3, hidden=16, layers=2, kind="gcn")
+        >>> enc(torch.randn(4, 5), torch.tensor([[0, 1, 2], [1, 2, 3]]), torch.randn(3, 3)).shape
+        torch.Size([4, 16])
     """
 
     def __init__(self, in_dim: int, edge_dim: int, hidden: int = 64, layers: int = 2,

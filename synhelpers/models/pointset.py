@@ -42,7 +42,13 @@ def segment_ids(ptr: Tensor) -> Tensor:
 
 
 def segment_mean(values: Tensor, ptr: Tensor) -> Tensor:
-    """Mean of ``values`` ``(S, D)`` per CSR set -> ``(B, D)`` (zeros for empty sets)."""
+    """Mean of ``values`` ``(S, D)`` per CSR set -> ``(B, D)`` (zeros for empty sets).
+
+    Example:
+        >>> ptr = torch.tensor([0, 2, 2, 3])  # sets of 2, 0 and 1 points
+        >>> segment_mean(torch.tensor([[1.0], [3.0], [5.0]]), ptr).flatten().tolist()
+        [2.0, 0.0, 5.0]
+    """
     sizes = (ptr[1:] - ptr[:-1]).clamp(min=1).to(values.dtype)
     out = torch.zeros(ptr.numel() - 1, values.shape[1], dtype=values.dtype, device=values.device)
     out.index_add_(0, segment_ids(ptr), values)
@@ -87,6 +93,11 @@ def farthest_point_sample(pos: Tensor, mask: Tensor, k: int) -> Tensor:
     about five times faster on CPU than broadcasting over ``(B, P, D)`` (same selection).
     Padded points hold ``min_dist = -1``, which no squared distance goes below, so they are
     never chosen.
+
+    Example:
+        >>> pos = torch.tensor([[[0.0], [1.0], [2.0], [10.0]]])  # one set of four points, D = 1
+        >>> farthest_point_sample(pos, torch.ones(1, 4, dtype=torch.bool), 2).tolist()
+        [[2, 3]]
     """
     b, p, dim = pos.shape
     pos = pos.float()
@@ -151,8 +162,14 @@ def knn_mask(pos: Tensor, mask: Tensor, k: int) -> Tensor:
 
     Args: pos ``(B, P, D)``, mask ``(B, P)`` bool. Returns ``(B, P, P)`` bool where
     ``[b, i, j]`` is True if real point ``j`` is among the ``k`` nearest real points of ``i``
-    (itself included). Padded queries may attend only to themselves, so no row is empty and a
-    padded point never enters a real point's neighbourhood.
+    (itself included). A padded query may attend to real points and to itself (its output is
+    never pooled), so no row is empty; a padded point never enters a real point's
+    neighbourhood.
+
+    Example:
+        >>> pos = torch.tensor([[[0.0], [1.0], [5.0], [0.0]]])  # the last point is padding
+        >>> knn_mask(pos, torch.tensor([[True, True, True, False]]), k=2).int().tolist()
+        [[[1, 1, 0, 0], [1, 1, 0, 0], [0, 1, 1, 0], [1, 1, 0, 1]]]
     """
     b, p, _ = pos.shape
     eye = torch.eye(p, dtype=torch.bool, device=pos.device)[None]

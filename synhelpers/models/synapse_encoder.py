@@ -13,8 +13,9 @@ evaluation.
 
 Per point, with ``u = unit_um / coord_unit_um`` and ``v = unit_um / pair_unit_um``:
 ``[(p - c_e) u (6), (post - pre) v (3), |post - pre| v (1), (pre - roi_centre) u (3),
-confidences (2), ROI embedding]`` with ``c_e`` the centroid of the whole set; per set:
-``[c_e (6), log1p(n_e) / 5]``.
+confidences (2), ROI embedding]`` with ``c_e`` the centroid of the whole set (before any
+subsampling) and the ROI term zero where the ROI is unknown; per set:
+``[c_e (6), log1p(n_e) / 5]`` (``c_e`` in the normalised frame, ``n_e`` the full set size).
 Maths: ``z_e = MLP([pool_i Block(MLP(f_i)) || c_e || log1p n_e])``.
 
 Output: ``(E, syn_dim)`` one embedding per connection. Sets are encoded in chunks under a
@@ -43,6 +44,12 @@ __all__ = ["SynapseSetEncoder", "PlanCache"]
 
 class PlanCache:
     """Cache of set plans and centroids, keyed by the CSR tensors' storage.
+
+    :meth:`get` returns the :class:`~synhelpers.models.pointset.SetPlan` of CSR ``ptr``
+    (B+1,) for ``k`` kept points under a point ``budget``, and the (B, D) centroid of every
+    set of ``pos`` (S, D). The key is the tensors' data pointers, sizes and device; a hit is
+    checked against the pointer's values and the sum of ``pos``, so a new table allocated at
+    a freed one's address never gets its stale plan.
 
     A plan is kept only for tables seen at least twice (the whole graph, epoch after epoch),
     so the one-off tables of mini-batches never evict it: training code need not manage the
@@ -77,15 +84,46 @@ class PlanCache:
 
 
 class SynapseSetEncoder(nn.Module):
-    """Per-connection synapse-set encoder.
+    r"""Per-connection synapse-set encoder: one embedding per edge from its synaptic pairs.
 
-    ``forward(syn_ptr, syn_pos, syn_roi, syn_conf, roi_center, unit_um) -> (E, cfg.syn_dim)``.
+    Papers: PointNet (Qi et al., CVPR 2017) and kNN local attention (Point Transformer, Zhao
+    et al., ICCV 2021) in :class:`~synhelpers.models.blocks.PointSetCore`; farthest-point
+    sampling from PointNet++ (Qi et al., NeurIPS 2017). One point set per connection is the
+    Synapformer idea (the published code that :mod:`synhelpers.models.original`
+    re-implements); the project cites no paper for it.
+
+    ``z_e = PointSetCore([f_s]_{s in S_e}, [c_e || log1p(n_e) / 5])`` over the pairs ``S_e``
+    kept of connection e (all, or K of them) with the per-point features ``f_s`` of the
+    module docstring.
 
     Args:
-        cfg: sizes (``set_size``, ``point_dim``, ``syn_dim``, ``knn``, units ...).
+        cfg: sizes and units: ``set_size`` (K, points kept per set), ``point_dim``,
+            ``syn_dim`` (output width), ``knn``, ``attn_heads``, ``num_rois`` (R) and
+            ``roi_embed_dim``, ``coord_unit_um`` (length unit of positions in a set, um),
+            ``pair_unit_um`` (length unit of the pre -> post displacement, um),
+            ``point_budget`` and ``checkpoint_chunks`` (memory).
         use_attention: local kNN attention block (False: plain PointNet).
         relative: point coordinates relative to the set's centroid (False: absolute, as the
             original design).
+
+    Shapes:
+        - **input:** ``syn_ptr`` (E+1,) int64 CSR pointer, ``syn_pos`` (S, 6) pre xyz, post
+          xyz in the normalised frame (``(voxel - pos_center) / pos_scale``, see
+          :mod:`synhelpers.graph.build`), ``syn_roi`` (S,) int64 in ``-1 .. R-1``,
+          ``syn_conf`` (S, 2) detection confidences (1.0 where absent), ``roi_center``
+          (R, 3) normalised, ``unit_um`` (E,) micrometres per normalised unit of each
+          edge's connectome
+        - **output:** (E, syn_dim); a zero row for an edge without synapses
+
+    Example:
+        >>> enc = SynapseSetEncoder(ModelConfig(num_rois=3)).eval()
+        >>> ptr = torch.tensor([0, 2, 3])  # two connections: 2 pairs, 1 pair
+        >>> pos = torch.tensor([[0.1, 0.1, 0.1, 0.1, 0.1, 0.101], [0.2, 0.1, 0.1, 0.2, 0.1, 0.102],
+        ...                     [-0.3, 0.0, 0.2, -0.301, 0.0, 0.2]])
+        >>> z = enc(ptr, pos, torch.tensor([0, 0, -1]), torch.ones(3, 2), torch.zeros(3, 3),
+        ...         torch.full((2,), 160.0))  # um per unit: a half-side of 20,000 voxels of 8 nm
+        >>> z.shape
+        torch.Size([2, 32])
     """
 
     def __init__(self, cfg: ModelConfig, use_attention: bool = True, relative: bool = True):
@@ -100,7 +138,7 @@ class SynapseSetEncoder(nn.Module):
 
     def encode_padded(self, pos: Tensor, roi: Tensor, conf: Tensor, mask: Tensor,
                       centroid: Tensor, size: Tensor, roi_center: Tensor, unit_um: Tensor) -> Tensor:
-        """Encode padded sets. pos (B, P, 6), roi (B, P), conf (B, P, 2), mask (B, P),
+        """Encode padded sets. pos (B, P, 6) normalised, roi (B, P), conf (B, P, 2), mask (B, P),
         centroid (B, 6), size (B,) number of synapses of the full set, roi_center (R, 3),
         unit_um (B,) micrometres per normalised unit -> (B, syn_dim)."""
         unit = (unit_um / self.cfg.coord_unit_um).to(pos.dtype)[:, None, None]
