@@ -45,7 +45,8 @@ class ActiveConfig:
 
     Attributes:
         column: label column. model / model_overrides / lr / weight_decay / loss: as in
-            :class:`~synhelpers.train.config.TrainConfig`.
+            :class:`~synhelpers.train.config.TrainConfig`, whose ``lr`` and ``weight_decay``
+            defaults are these defaults (one home).
         strategies: names from :data:`synhelpers.answers.active.STRATEGIES`.
         seeds / first_seed: seeds ``first_seed ..``; a seed fixes the initial labels, the
             initial weights and every random draw of its rounds.
@@ -68,8 +69,8 @@ class ActiveConfig:
     max_epochs: int = 150
     patience: int = 20
     min_epochs: int = 10
-    lr: float = 8e-3
-    weight_decay: float = 1e-4
+    lr: float = TrainConfig.lr
+    weight_decay: float = TrainConfig.weight_decay
     loss: str = "ce"
     mc_samples: int = 10
     num_threads: int | None = None
