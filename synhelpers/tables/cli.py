@@ -52,9 +52,7 @@ def read_bodies(path: str | Path) -> list[int]:
 def _synth(args: argparse.Namespace) -> int:
     from .synthetic.generator import write_individuals, write_synthetic
 
-    note = apply_profile_caps(args, ("neurons",))
-    if note:
-        print(note)
+    apply_profile_caps(args, ("neurons",))  # prints what it capped
     t0 = time.perf_counter()
     cfg = SyntheticConfig(n_neurons=args.neurons, seed=args.seed, label_noise=args.label_noise)
     if args.individuals > 1:

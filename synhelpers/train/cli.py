@@ -96,9 +96,7 @@ def _train_config(**fields) -> TrainConfig:
 
 
 def _train(args: argparse.Namespace) -> int:
-    note = apply_profile_caps(args, ("max_epochs", "min_epochs", "seeds", "splits"))
-    if note:
-        print(note)
+    apply_profile_caps(args, ("max_epochs", "min_epochs", "seeds", "splits"))  # prints what it capped
     _check_model(args.model)
     overrides = parse_overrides(args.set, args.model)
     weights = _loss_weights(args.loss_weight)
@@ -145,9 +143,7 @@ def _train(args: argparse.Namespace) -> int:
 def _baseline(args: argparse.Namespace) -> int:
     from .baseline import run_baseline
 
-    note = apply_profile_caps(args, ("splits",))
-    if note:
-        print(note)
+    apply_profile_caps(args, ("splits",))  # prints what it capped
     r = run_baseline(args.graph, args.out, BaselineConfig(label=args.label, splits=args.splits))
     m, sd = r["mean"], r["std"]
     ceil = r.get("ceiling")
