@@ -59,7 +59,7 @@ class ActiveConfig:
 
     column: str = "cell_class"
     model: str = "sage"
-    model_overrides: dict = field(default_factory=dict)
+    model_overrides: dict[str, bool | int | float | str] = field(default_factory=dict)
     strategies: tuple[str, ...] = STRATEGIES
     seeds: int = 3
     first_seed: int = 0
@@ -85,6 +85,7 @@ class ActiveConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.rounds < 0 or self.initial_per_class < 1:
             raise ValueError("rounds must be >= 0 and initial_per_class >= 1")
+        self.model_overrides = self.train_config().model_overrides  # checked and typed there
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(model=self.model, labels=(self.column,), lr=self.lr,

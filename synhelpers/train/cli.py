@@ -49,7 +49,8 @@ def parse_overrides(items: list[str], model: str) -> dict:
     if unknown:
         raise ConfigError(f"--set: unknown model setting(s) {unknown}; settings are "
                           f"{', '.join(ModelConfig.field_names())}")
-    try:
+    try:  # typed as the fields are: pair_stats=no is False, not the truthy string "no"
+        overrides = ModelConfig.check_overrides(overrides)
         ModelConfig(**overrides)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"--set {' '.join(items)}: {e}") from None
