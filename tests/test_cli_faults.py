@@ -182,6 +182,7 @@ CASES = [
     Case("set_unknown_field", (*TRAIN_G, "--set", "bogus=1"), ("--set", "bogus")),
     Case("set_bad_value", (*TRAIN_G, "--set", "hidden=many"), ("--set", "hidden")),
     Case("set_bad_choice", (*TRAIN_G, "--set", "gnn=bogus"), ("--set", "gnn")),
+    Case("set_bool_not_a_bool", (*TRAIN_G, "--set", "pair_stats=maybe"), ("--set", "pair_stats")),
     Case("set_fixed_by_model", (*TRAIN_G, "--model", "gat", "--set", "gnn=sage"), ("--set", "gat")),
     Case("set_malformed", (*TRAIN_G, "--set", "hidden"), ("--set", "hidden")),
     Case("seeds_zero", (*TRAIN_G, "--seeds", "0"), ("--seeds",)),

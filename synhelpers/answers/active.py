@@ -37,6 +37,8 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
+from .config import STRATEGIES
+
 __all__ = [
     "STRATEGIES",
     "rank_candidates",
@@ -49,7 +51,6 @@ __all__ = [
     "reveal",
 ]
 
-STRATEGIES = ("margin", "entropy", "bald", "coreset", "random")
 #: Distances per block in :func:`coreset_select` (2**24 float32 = 64 MiB).
 BLOCK_ELEMENTS = 2**24
 

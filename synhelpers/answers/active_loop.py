@@ -48,7 +48,8 @@ class ActiveConfig:
 
     Attributes:
         column: label column. model / model_overrides / lr / weight_decay / loss: as in
-            :class:`~synhelpers.train.config.TrainConfig`.
+            :class:`~synhelpers.train.config.TrainConfig`, whose ``lr`` and ``weight_decay``
+            defaults are these defaults (one home).
         strategies: names from :data:`synhelpers.answers.active.STRATEGIES`.
         seeds / first_seed: seeds ``first_seed ..``; a seed fixes the initial labels, the
             initial weights and every random draw of its rounds.
@@ -61,7 +62,7 @@ class ActiveConfig:
 
     column: str = "cell_class"
     model: str = "sage"
-    model_overrides: dict = field(default_factory=dict)
+    model_overrides: dict[str, bool | int | float | str] = field(default_factory=dict)
     strategies: tuple[str, ...] = STRATEGIES
     seeds: int = 3
     first_seed: int = 0
@@ -71,8 +72,8 @@ class ActiveConfig:
     max_epochs: int = 150
     patience: int = 20
     min_epochs: int = 10
-    lr: float = 8e-3
-    weight_decay: float = 1e-4
+    lr: float = TrainConfig.lr
+    weight_decay: float = TrainConfig.weight_decay
     loss: str = "ce"
     mc_samples: int = 10
     num_threads: int | None = None
@@ -87,6 +88,7 @@ class ActiveConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.rounds < 0 or self.initial_per_class < 1:
             raise ValueError("rounds must be >= 0 and initial_per_class >= 1")
+        self.model_overrides = self.train_config().model_overrides  # checked and typed there
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(model=self.model, labels=(self.column,), lr=self.lr,

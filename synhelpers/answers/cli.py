@@ -14,12 +14,9 @@ import argparse
 from pathlib import Path
 
 from ..cliargs import existing_dir, nonneg_int, plural, positive_int, writable_dir
+from .config import STRATEGIES, SuggestConfig
 
 __all__ = ["register", "register_answers", "register_suggest"]
-
-
-#: Active-learning strategies (a copy of ``synhelpers.answers.active.STRATEGIES``: no torch here).
-SUGGEST_STRATEGIES = ("margin", "entropy", "bald", "coreset", "random")
 
 
 def _suggest(args: argparse.Namespace) -> int:
@@ -40,19 +37,21 @@ def register_suggest(subparsers) -> None:
         description="Score every neuron without a label with the run's selected checkpoint and "
                     "write the N to annotate first: bodyId, score, current prediction and, for "
                     "coreset, the nearest labelled neuron.")
-    a = p.add_argument
+    a, d = p.add_argument, SuggestConfig()
     a("--run", type=existing_dir, required=True, help="run folder from `train` (metrics.json)")
-    a("--n", type=positive_int, default=50, help="how many neurons to suggest (default 50)")
-    a("--strategy", default="margin", choices=SUGGEST_STRATEGIES,
+    a("--n", type=positive_int, default=d.n, help=f"how many neurons to suggest (default {d.n})")
+    a("--strategy", default=d.strategy, choices=STRATEGIES,
       help="margin/entropy: uncertain predictions; bald: MC-dropout disagreement; coreset: far "
-           "from every labelled neuron in the fused embedding; random (default margin)")
+           f"from every labelled neuron in the fused embedding; random (default {d.strategy})")
     a("--out", type=Path, required=True, help="CSV file to write, e.g. next.csv")
     a("--data", type=existing_dir, default=None,
       help="graph or tables folder (default: the run's recorded data_path)")
     a("--label", default=None, help="label column (default: the run's first)")
     a("--seed-index", type=nonneg_int, default=0, help="which seed's checkpoint (default 0: the first)")
-    a("--mc-samples", type=positive_int, default=20, help="MC-dropout passes for bald (default 20)")
-    a("--seed", type=nonneg_int, default=0, help="random seed (random, bald, coreset)")
+    a("--mc-samples", type=positive_int, default=d.mc_samples,
+      help=f"MC-dropout passes for bald (default {d.mc_samples})")
+    a("--seed", type=nonneg_int, default=d.seed,
+      help=f"random seed (random, bald, coreset; default {d.seed})")
     p.set_defaults(func=_suggest)
 
 

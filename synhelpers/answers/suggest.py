@@ -26,13 +26,15 @@ import torch
 from ..errors import RunError
 from ..graph.cache import graph_fingerprint, load_data
 from ..io import read_json
-from .active import STRATEGIES, mc_dropout_probs, rank_candidates
+from .active import mc_dropout_probs, rank_candidates
+from .config import STRATEGIES, SuggestConfig
 from .load import load_run
 
 __all__ = ["suggest", "load_trained", "SUGGEST_COLUMNS"]
 
 #: Columns of every suggestion table (``coreset`` adds three ``nearest_labelled_*`` columns).
 SUGGEST_COLUMNS = ("rank", "bodyId", "connectome", "score", "prediction", "probability")
+_D = SuggestConfig()  # the defaults (shared with the command line)
 
 
 def load_trained(run_dir, data=None, seed_index: int = 0):
@@ -78,8 +80,9 @@ def _inputs(model, data, column: str, strategy: str, mc_samples: int, seed: int)
     return {}
 
 
-def suggest(run_dir, *, n: int = 50, strategy: str = "margin", data=None, label: str | None = None,
-            seed_index: int = 0, mc_samples: int = 20, seed: int = 0) -> pd.DataFrame:
+def suggest(run_dir, *, n: int = _D.n, strategy: str = _D.strategy, data=None,
+            label: str | None = None, seed_index: int = 0, mc_samples: int = _D.mc_samples,
+            seed: int = _D.seed) -> pd.DataFrame:
     """The ``n`` unlabelled neurons to annotate first (columns in the module docstring).
 
     Args:

@@ -9,6 +9,7 @@ committed figures or a user's data.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,7 +73,8 @@ SMALL_CAPS = {"neurons": 300, "max_epochs": 3, "min_epochs": 1, "seeds": 2, "spl
 
 def apply_profile_caps(args, names=tuple(SMALL_CAPS), profile: str | None = None) -> str:
     """Under ``SYNHELPERS_PROFILE=small``, lower the command-line values in ``names`` to
-    :data:`SMALL_CAPS`; returns a note saying what changed ('' otherwise). ``args`` is an
+    :data:`SMALL_CAPS`. A profile never changes arguments silently: what was capped is printed
+    as one line on stderr, and returned ('' when nothing changed). ``args`` is an
     ``argparse.Namespace``; the default profile changes nothing. ``profile``: None reads
     ``$SYNHELPERS_PROFILE``.
 
@@ -80,7 +82,7 @@ def apply_profile_caps(args, names=tuple(SMALL_CAPS), profile: str | None = None
         >>> import argparse
         >>> a = argparse.Namespace(neurons=2000)
         >>> apply_profile_caps(a, profile="small"), a.neurons
-        ('small profile (SYNHELPERS_PROFILE=small): --neurons 2000 -> 300', 300)
+        ('profile small: capped --neurons 2000 -> 300', 300)
     """
     if (profile or os.environ.get("SYNHELPERS_PROFILE")) != "small":
         return ""
@@ -90,4 +92,9 @@ def apply_profile_caps(args, names=tuple(SMALL_CAPS), profile: str | None = None
         if isinstance(value, int) and value > SMALL_CAPS[name]:
             setattr(args, name, SMALL_CAPS[name])
             changed.append(f"--{name.replace('_', '-')} {value} -> {SMALL_CAPS[name]}")
-    return f"small profile (SYNHELPERS_PROFILE=small): {', '.join(changed)}" if changed else ""
+    if not changed:
+        return ""
+    source = " (SYNHELPERS_PROFILE=small)" if profile is None else ""
+    note = f"profile small{source}: capped {', '.join(changed)}"
+    print(note, file=sys.stderr)
+    return note

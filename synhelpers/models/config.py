@@ -7,7 +7,11 @@ Pure Python: cheap to import.
 
 from __future__ import annotations
 
+import contextlib
+import numbers
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
+from typing import get_origin, get_type_hints
 
 __all__ = ["ModelConfig", "TASK_COLUMNS", "GNN_KINDS"]
 
@@ -20,6 +24,46 @@ TASK_COLUMNS: dict[str, tuple[str, ...]] = {
 
 #: Message-passing layers the connectome encoder can use.
 GNN_KINDS = ("gat", "gatv2", "sage", "gin", "gcn")
+
+#: Spellings of a boolean setting (``--set pair_stats=no``), case-insensitive.
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+_KIND_TEXT = {bool: "true or false (yes/no, on/off, 1/0)", int: "an integer", float: "a number",
+              str: "a string", dict: "a mapping"}
+
+
+def _typed(name: str, value, kind):
+    """``value`` as the field type ``kind`` (bool, int, float, str or dict), converting only
+    what is unambiguous: ``"no"`` -> False, ``"32"`` or ``32.0`` -> 32, ``1`` -> 1.0.
+
+    Raises:
+        ValueError: one line naming the field, the value and the type it needs.
+    """
+    kind = get_origin(kind) or kind
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, numbers.Integral) and value in (0, 1):
+            return bool(value)
+        if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+            return value.strip().lower() in _TRUE
+    elif kind is int and not isinstance(value, bool):
+        if isinstance(value, numbers.Integral):
+            return int(value)
+        if isinstance(value, numbers.Real) and float(value).is_integer():
+            return int(value)
+        if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+            return int(value)
+    elif kind is float and not isinstance(value, bool):
+        if isinstance(value, numbers.Real):
+            return float(value)
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                return float(value)
+    elif kind is str and isinstance(value, str):
+        return value
+    elif kind is dict and isinstance(value, Mapping):
+        return dict(value)
+    raise ValueError(f"model setting {name} must be {_KIND_TEXT.get(kind, kind)}, got {value!r}")
 
 
 @dataclass
@@ -96,6 +140,9 @@ class ModelConfig:
     edge_votes: bool = False
 
     def __post_init__(self) -> None:
+        kinds = get_type_hints(type(self))
+        for f in fields(self):
+            setattr(self, f.name, _typed(f.name, getattr(self, f.name), kinds[f.name]))
         if self.gnn not in GNN_KINDS:
             raise ValueError(f"gnn must be one of {', '.join(GNN_KINDS)}; got {self.gnn!r}")
         for name in ("hidden", "point_dim", "syn_dim", "cloud_dim", "set_size", "cloud_size",
@@ -113,16 +160,33 @@ class ModelConfig:
         return [f.name for f in fields(cls)]
 
     @classmethod
+    def check_overrides(cls, overrides: Mapping) -> dict:
+        """``overrides`` with known field names and values of each field's type (``"no"`` ->
+        False for a bool field, ``"32"`` -> 32 for an int field).
+
+        Example:
+            >>> ModelConfig.check_overrides({"pair_stats": "no", "hidden": "32"})
+            {'pair_stats': False, 'hidden': 32}
+
+        Raises:
+            ValueError: an unknown name (the message lists the fields) or a value that is not
+                of its field's type.
+        """
+        unknown = sorted(set(overrides) - set(cls.field_names()))
+        if unknown:
+            raise ValueError(f"unknown model setting(s) {unknown}; settings are "
+                             f"{', '.join(cls.field_names())}")
+        kinds = get_type_hints(cls)
+        return {k: _typed(k, v, kinds[k]) for k, v in overrides.items()}
+
+    @classmethod
     def from_data(cls, data, label_columns, **overrides) -> ModelConfig:
         """Fill the shape fields from a graph ``Data`` and the label columns to predict.
 
         Raises:
             ValueError: an override names no field (the message lists them) or a bad value.
         """
-        unknown = sorted(set(overrides) - set(cls.field_names()))
-        if unknown:
-            raise ValueError(f"unknown model setting(s) {unknown}; settings are "
-                             f"{', '.join(cls.field_names())}")
+        overrides = cls.check_overrides(overrides)
         base = dict(
             num_node_features=int(data.x.shape[1]),
             num_rois=len(data.roi_names),

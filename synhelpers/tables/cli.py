@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..cliargs import existing_file, fraction, int_in, nonneg_int, positive_int, writable_dir
 from ..drivers.profile import apply_profile_caps
+from .config import DownloadConfig
 from .synthetic.config import MAX_NEURONS, MIN_NEURONS, SyntheticConfig
 
 __all__ = ["register", "read_bodies"]
@@ -51,9 +52,7 @@ def read_bodies(path: str | Path) -> list[int]:
 def _synth(args: argparse.Namespace) -> int:
     from .synthetic.generator import write_individuals, write_synthetic
 
-    note = apply_profile_caps(args, ("neurons",))
-    if note:
-        print(note)
+    apply_profile_caps(args, ("neurons",))  # prints what it capped
     t0 = time.perf_counter()
     cfg = SyntheticConfig(n_neurons=args.neurons, seed=args.seed, label_noise=args.label_noise)
     if args.individuals > 1:
@@ -132,9 +131,13 @@ def _register_download(subparsers) -> None:
     p.add_argument("--annotations", metavar="CSV", default=None,
                    help="hemibrain: annotation table (path or URL) joined on bodyId, e.g. hemibrain_meta.csv")
     p.add_argument("--no-synapses", action="store_true", help="skip synapses.parquet")
-    p.add_argument("--batch-size", type=positive_int, default=500, help="bodies per batch (default 500)")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default 60)")
-    p.add_argument("--retries", type=nonneg_int, default=4, help="retries per request (default 4)")
+    d = DownloadConfig()
+    p.add_argument("--batch-size", type=positive_int, default=d.batch_size,
+                   help=f"bodies per batch (default {d.batch_size})")
+    p.add_argument("--timeout", type=float, default=d.timeout,
+                   help=f"seconds per request (default {d.timeout:g})")
+    p.add_argument("--retries", type=nonneg_int, default=d.retries,
+                   help=f"retries per request (default {d.retries})")
     p.add_argument("--exports-url", default=None, help=argparse.SUPPRESS)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_download)

@@ -49,7 +49,8 @@ def parse_overrides(items: list[str], model: str) -> dict:
     if unknown:
         raise ConfigError(f"--set: unknown model setting(s) {unknown}; settings are "
                           f"{', '.join(ModelConfig.field_names())}")
-    try:
+    try:  # typed as the fields are: pair_stats=no is False, not the truthy string "no"
+        overrides = ModelConfig.check_overrides(overrides)
         ModelConfig(**overrides)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"--set {' '.join(items)}: {e}") from None
@@ -96,9 +97,7 @@ def _train_config(**fields) -> TrainConfig:
 
 
 def _train(args: argparse.Namespace) -> int:
-    note = apply_profile_caps(args, ("max_epochs", "min_epochs", "seeds", "splits"))
-    if note:
-        print(note)
+    apply_profile_caps(args, ("max_epochs", "min_epochs", "seeds", "splits"))  # prints what it capped
     _check_model(args.model)
     overrides = parse_overrides(args.set, args.model)
     weights = _loss_weights(args.loss_weight)
@@ -145,9 +144,7 @@ def _train(args: argparse.Namespace) -> int:
 def _baseline(args: argparse.Namespace) -> int:
     from .baseline import run_baseline
 
-    note = apply_profile_caps(args, ("splits",))
-    if note:
-        print(note)
+    apply_profile_caps(args, ("splits",))  # prints what it capped
     r = run_baseline(args.graph, args.out, BaselineConfig(label=args.label, splits=args.splits))
     m, sd = r["mean"], r["std"]
     ceil = r.get("ceiling")

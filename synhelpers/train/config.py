@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from ..models.config import ModelConfig
+
 __all__ = ["TrainConfig", "BaselineConfig", "MODES", "PROGRESS"]
 
 MODES = ("transductive", "inductive")
@@ -41,7 +43,10 @@ class TrainConfig:
         num_threads: torch CPU threads (None = leave as is).
         progress: ``auto`` (a bar in Jupyter, one line per epoch elsewhere), ``lines``,
             ``bar`` or ``none``.
-        model_overrides: fields of :class:`synhelpers.models.ModelConfig` to override.
+        model_overrides: fields of :class:`synhelpers.models.ModelConfig` to override, checked
+            at construction: names must be fields, values are converted to the field's type
+            (``"no"`` -> False, ``"32"`` -> 32; anything else is refused) and must make a valid
+            ``ModelConfig``.
         batch_size: None (default) trains on the full graph, one step per epoch. An int trains
             on mini-batches of that many training seeds per step and per process, each with
             its sampled in- and out-neighbourhood and those edges' synapse sets; ``"auto"``
@@ -101,7 +106,7 @@ class TrainConfig:
     deterministic: bool = True
     num_threads: int | None = None
     progress: str = "auto"
-    model_overrides: dict = field(default_factory=dict)
+    model_overrides: dict[str, bool | int | float | str] = field(default_factory=dict)
     batch_size: int | str | None = None
     fanouts: tuple[int, ...] = (10, 5)
     eval_chunk_size: int | None = None
@@ -129,6 +134,16 @@ class TrainConfig:
             raise ValueError("lr must be > 0; weight_decay and aux_weight >= 0")
         self._check_scale()
         self._check_fewer_labels()
+        self._check_model_overrides()
+
+    def _check_model_overrides(self) -> None:
+        """Known ModelConfig fields with typed values (``pair_stats="no"`` must not read as
+        true), and together a valid ModelConfig."""
+        try:
+            self.model_overrides = ModelConfig.check_overrides(self.model_overrides)
+            ModelConfig(**self.model_overrides)
+        except ValueError as e:
+            raise ValueError(f"model_overrides: {e}") from None
 
     def _check_scale(self) -> None:
         """Mini-batch and data-parallel settings (see the class docstring)."""

@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from ...io import write_json
+from ..config import DownloadConfig
 from .errors import (
     BadAnswerError,
     DiskFullError,
@@ -54,6 +55,8 @@ __all__ = [
     "ExportIntegrityError",
     "KNOWN_DATASETS",
 ]
+
+_NET = DownloadConfig()  # network defaults (shared with the `download` command)
 
 #: Datasets with a documented route; any dataset the server lists works with source="neuprint".
 KNOWN_DATASETS = ("hemibrain:v1.2.1", "manc:v1.2.1")
@@ -98,8 +101,8 @@ def fetch_dataset(
     dataset: str, out: str | os.PathLike, token: str | Token | None = None, criteria=None,
     synapses: bool = True, *, source: str = "neuprint", token_file: str | os.PathLike | None = None,
     server: str | None = None, annotations: str | os.PathLike | pd.DataFrame | None = None,
-    batch_size: int = 500, timeout: float = 60.0, retries: int = 4, backoff: float = 0.5,
-    exports_url: str | None = None, progress: bool = True, keep_parts: bool = False,
+    batch_size: int = _NET.batch_size, timeout: float = _NET.timeout, retries: int = _NET.retries,
+    backoff: float = _NET.backoff, exports_url: str | None = None, progress: bool = True, keep_parts: bool = False,
     export_manifest: str | os.PathLike | dict | None = None,
 ) -> Path:
     """Download a connectome into ``out`` (returned as a Path): the contract's tables + manifest.
@@ -120,6 +123,7 @@ def fetch_dataset(
             :func:`join_annotations`), e.g. the public ``hemibrain_meta.csv``.
         batch_size: bodies per batch (one Parquet part per table per batch).
         timeout: seconds per request; retries: extra attempts; backoff: first wait (s).
+            Defaults: :class:`synhelpers.tables.config.DownloadConfig`.
         exports_url: base URL of the exports (tests point it at a local server).
         progress: show a progress bar (notebook widget inside Jupyter).
         keep_parts: keep ``out/.parts`` after success.

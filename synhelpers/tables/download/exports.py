@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from ..config import DownloadConfig
 from .errors import DownloadError, UnknownDatasetError
 from .export_tables import hemibrain_synapses, hemibrain_tables, manc_tables
 from .manifest import ExportFile, ExportSet, load_manifest
@@ -37,6 +38,8 @@ from .transfer import download_file
 
 __all__ = ["EXPORTS", "EXPORT_DIFFERENCES", "ExportFile", "ExportSet", "download_file",
            "download_exports"]
+
+_NET = DownloadConfig()  # network defaults (one home: synhelpers.tables.config)
 
 #: Text for the README: what differs between the exports and the v1.2.1 neuPrint databases.
 EXPORT_DIFFERENCES = """\
@@ -134,8 +137,9 @@ def _run_manifest(dataset: str, es: ExportSet, base: str, body_list, batch_size:
 
 
 def download_exports(dataset: str, out: Path, *, criteria=None, synapses: bool = True,
-                     base_url: str | None = None, batch_size: int = 500, timeout: float = 60.0,
-                     retries: int = 4, backoff: float = 0.5, progress: bool = True,
+                     base_url: str | None = None, batch_size: int = _NET.batch_size,
+                     timeout: float = _NET.timeout, retries: int = _NET.retries,
+                     backoff: float = _NET.backoff, progress: bool = True,
                      store_factory, manifest: str | os.PathLike | dict | None = None) -> dict:
     """Download and convert the public exports (see :func:`synhelpers.tables.download.fetch_dataset`).
 

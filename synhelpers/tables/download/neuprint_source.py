@@ -23,6 +23,7 @@ import pandas as pd
 import requests
 from tqdm.auto import tqdm
 
+from ..config import MAX_WAIT_S, RETRY_STATUS, DownloadConfig
 from .errors import (
     BadAnswerError,
     DownloadError,
@@ -40,7 +41,7 @@ __all__ = ["RetrySession", "connect", "download_neuprint", "DEFAULT_SERVER", "NE
 log = logging.getLogger(__name__)
 
 DEFAULT_SERVER = "https://neuprint.janelia.org"
-RETRY_STATUS = (500, 502, 503, 504)
+_NET = DownloadConfig()  # network defaults (one home: synhelpers.tables.config)
 
 #: Columns each answer must have (else :class:`BadAnswerError`).
 NEURON_COLUMNS = ["bodyId"]
@@ -63,9 +64,9 @@ class RetrySession(requests.Session):
     """
 
     __attrs__ = [*requests.Session.__attrs__, "timeout", "retries", "backoff"]
-    timeout: float = 60.0
-    retries: int = 4
-    backoff: float = 0.5
+    timeout: float = _NET.timeout
+    retries: int = _NET.retries
+    backoff: float = _NET.backoff
 
     def request(self, method, url, **kwargs):  # noqa: D102
         kwargs.setdefault("timeout", self.timeout)
@@ -82,7 +83,7 @@ class RetrySession(requests.Session):
                     return r
                 log.info("attempt %d of %s answered %d", attempt + 1, method, r.status_code)
             if attempt < self.retries:
-                time.sleep(min(30.0, self.backoff * 2 ** attempt))
+                time.sleep(min(MAX_WAIT_S, self.backoff * 2 ** attempt))
         assert last is not None
         raise last
 
@@ -141,7 +142,8 @@ def _check_columns(df: pd.DataFrame, needed: list[str], what: str, server: str) 
 
 
 def connect(dataset: str, token: Token | None, server: str = DEFAULT_SERVER, *,
-            timeout: float = 60.0, retries: int = 4, backoff: float = 0.5):
+            timeout: float = _NET.timeout, retries: int = _NET.retries,
+            backoff: float = _NET.backoff):
     """Open a ``neuprint.Client`` for ``dataset`` with timeouts and retries.
 
     Raises:
@@ -276,8 +278,8 @@ def _run_batches(fetch: _BatchFetcher, batches: list[np.ndarray], tables: list[s
 
 def download_neuprint(
     dataset: str, out: Path, token: Token | None, *, criteria=None, synapses: bool = True,
-    server: str = DEFAULT_SERVER, batch_size: int = 500, timeout: float = 60.0, retries: int = 4,
-    backoff: float = 0.5, progress: bool = True, store_factory: Callable[[dict], object],
+    server: str = DEFAULT_SERVER, batch_size: int = _NET.batch_size, timeout: float = _NET.timeout,
+    retries: int = _NET.retries, backoff: float = _NET.backoff, progress: bool = True, store_factory: Callable[[dict], object],
 ) -> dict:
     """Fetch the parts of a neuPrint download (see :func:`synhelpers.tables.download.fetch_dataset`).
 

@@ -30,6 +30,7 @@ import requests
 from tqdm.auto import tqdm
 
 from ...io import write_json
+from ..config import MAX_WAIT_S, RETRY_STATUS, DownloadConfig
 from .errors import (
     DownloadError,
     DownloadTimeoutError,
@@ -44,13 +45,13 @@ from .verify import html_hint, move_aside, verify_content
 
 __all__ = ["download_file", "CHUNK"]
 
+_NET = DownloadConfig()  # network defaults (one home: synhelpers.tables.config)
+
 log = logging.getLogger(__name__)
 
 #: Bytes read per step of a streamed download (a smaller step loses less on a dropped connection).
 CHUNK = 1 << 16
 
-#: HTTP statuses retried with backoff.
-RETRY_STATUS = (500, 502, 503, 504)
 
 
 def _goog_md5(headers) -> str | None:
@@ -133,7 +134,7 @@ class _Transfer:
             except requests.RequestException as e:  # a bad URL: retrying will not help
                 raise DownloadError(f"cannot download {self.url}: {type(e).__name__}") from None
             if attempt < retries:
-                time.sleep(min(30.0, backoff * 2 ** attempt))
+                time.sleep(min(MAX_WAIT_S, backoff * 2 ** attempt))
         raise self._give_up(last, retries)
 
     def _give_up(self, last: Exception | None, retries: int) -> DownloadError:
@@ -240,8 +241,8 @@ def _cached(dest: Path, spec: ExportFile) -> tuple[dict | None, str | None]:
 
 
 def download_file(url: str, dest: str | os.PathLike, *, spec: ExportFile | None = None,
-                  timeout: float = 60.0, retries: int = 4, backoff: float = 0.5,
-                  progress: bool = True, chunk: int | None = None) -> dict:
+                  timeout: float = _NET.timeout, retries: int = _NET.retries,
+                  backoff: float = _NET.backoff, progress: bool = True, chunk: int | None = None) -> dict:
     """Download ``url`` to ``dest``: streamed, resumed by HTTP Range, checked (module docstring).
 
     Args:
