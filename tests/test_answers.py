@@ -105,7 +105,9 @@ def test_predictions_cover_every_neuron_and_load_with_plain_pandas(hybrid_run, g
     assert len(back) == graph.num_nodes
     assert back["bodyId"].tolist() == graph.body_id.tolist()
     assert list(back.columns) == ["bodyId", "connectome", "split",
-                                  *[f"{c}__{s}" for c in COLUMNS for s in SUFFIXES]]
+                                  *[col for c in COLUMNS for col in
+                                    [f"{c}__{s}" for s in SUFFIXES]
+                                    + [f"{c}__p__{k}" for k in graph.label_names[c]]]]
     unlabelled = (graph.y_cell_class < 0) & (graph.y_predictedNt < 0)
     assert (back["split"] == "unlabelled").sum() == int(unlabelled.sum())
     no_class = back["cell_class__true"].isna()
@@ -120,6 +122,9 @@ def test_predictions_cover_every_neuron_and_load_with_plain_pandas(hybrid_run, g
         assert (np.stack(back[f"{c}__top3_classes"].to_numpy())[:, 0] == back[f"{c}__pred"]).all()
         k = len(graph.label_names[c])
         assert ((back[f"{c}__entropy"] >= 0) & (back[f"{c}__entropy"] <= np.log(k) + 1e-5)).all()
+        per_class = back[[f"{c}__p__{name}" for name in graph.label_names[c]]].to_numpy()
+        assert per_class.dtype == np.float32 and np.allclose(per_class.sum(1), 1.0, atol=1e-5)
+        assert np.allclose(per_class.max(1), back[f"{c}__prob"])
 
 
 def test_mean_of_seeds_is_the_mean_of_each_seeds_probabilities(hybrid_run, graph):
@@ -318,3 +323,57 @@ def test_saved_runs_reads_the_run_folders_of_this_graph(tmp_path):
                    {"model": model, "mode": mode, "data_fingerprint": fp, "seeds": []})
     assert list(saved_runs(tmp_path, "A")) == ["sage/transductive", "sage/inductive"]
     assert len(saved_runs(tmp_path)) == 3
+
+
+# --------------------------------------------------------------------------- Python API, sets
+
+
+def test_a_loaded_run_predicts_in_python_as_the_command_line_does(hybrid_run, graph_dir, tmp_path):
+    out = tmp_path / "cli.parquet"
+    assert main(["predict", "--run", str(hybrid_run), "--data", str(graph_dir),
+                 "--out", str(out)]) == 0
+    run = load_run(hybrid_run)
+    assert repr(run).startswith("LoadedRun('hybrid'") and "\n" not in repr(run)
+    pd.testing.assert_frame_equal(run.predict(graph_dir), pd.read_parquet(out))
+    emb = run.embed(graph_dir)
+    assert len(emb) == len(pd.read_parquet(out))
+
+
+def test_a_loaded_run_answers_in_memory_tables(hybrid_run, second_individual):
+    import synhelpers
+
+    folder, _ = second_individual
+    con = load_tables(folder)
+    frames = synhelpers.from_frames(con.neurons, con.connections, con.synapses, name="mine")
+    run = load_run(hybrid_run)
+    a = run.predict(frames, new_connectome=True)
+    b = run.predict(folder, new_connectome=True)
+    assert a["cell_class__pred"].tolist() == b["cell_class__pred"].tolist()
+
+
+def test_conformal_sets_cover_the_calibration_split_and_can_abstain(hybrid_run, graph):
+    df = predict(hybrid_run, graph, coverage=0.9)
+    report = df.attrs["synhelpers"]["conformal"]["cell_class"]
+    assert report["calibrated_on"] == "val" and report["val"]["coverage"] >= 0.9
+    assert report["calibration_neurons"] == int(((df["split"] == "val")
+                                                 & df["cell_class__true"].notna()).sum())
+    size = df["cell_class__set_size"].to_numpy()
+    assert (size == df["cell_class__set"].map(len)).all()
+    unknown = df["cell_class__answer"] == "unknown"
+    assert (unknown == (size != 1)).all()
+    single = ~unknown
+    assert (df.loc[single, "cell_class__answer"] == df.loc[single, "cell_class__pred"]).all()
+    wider = predict(hybrid_run, graph, coverage=0.99)
+    assert (wider["cell_class__set_size"] >= size).all()  # a higher target never shrinks a set
+
+
+def test_coverage_is_refused_on_a_new_connectome_and_checked_on_the_command_line(
+        hybrid_run, second_individual, graph_dir, tmp_path, capsys):
+    from synhelpers.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="validation split"):
+        predict(hybrid_run, second_individual[0], new_connectome=True, coverage=0.9)
+    with pytest.raises(SystemExit):
+        main(["predict", "--run", str(hybrid_run), "--data", str(graph_dir), "--out",
+              str(tmp_path / "p.parquet"), "--coverage", "1.5"])
+    assert "expected a number in (0, 1)" in capsys.readouterr().err

@@ -37,6 +37,8 @@ MODULES = [
     "synhelpers.answers.suggest",
     "synhelpers.answers.load",
     "synhelpers.answers.prediction_table",
+    "synhelpers.answers.conformal",
+    "synhelpers.train.model_card",
     "synhelpers.models.connectome",
     "synhelpers.models.blocks",
     "synhelpers.models.pointset",

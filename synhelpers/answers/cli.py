@@ -58,6 +58,17 @@ def register_suggest(subparsers) -> None:
 # --------------------------------------------------------------------------- predict, embed
 
 
+def _fraction(text: str) -> float:
+    """A number strictly between 0 and 1 (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}")
+    return value
+
+
 def _parquet_file(text: str) -> Path:
     """An output ``.parquet`` file whose folder exists or can be created."""
     p = Path(text)
@@ -87,7 +98,8 @@ def _predict(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    df = predict(args.run, args.data, combine=args.combine, new_connectome=args.new_connectome)
+    df = predict(args.run, args.data, combine=args.combine, new_connectome=args.new_connectome,
+                 coverage=args.coverage)
     write_predictions(df, args.out)
     meta = df.attrs["synhelpers"]
     counts = df["split"].value_counts()
@@ -100,6 +112,13 @@ def _predict(args: argparse.Namespace) -> int:
           f" -> {args.out}")
     if meta["alignment"]:
         print(f"new connectome: {meta['alignment']}")
+    for c, r in meta.get("conformal", {}).items():
+        t = r["test"]
+        if t["n"]:
+            print(f"{c}: prediction sets at coverage {r['target']:.2f} (calibrated on "
+                  f"{r['calibration_neurons']:,} validation neurons): test coverage "
+                  f"{t['coverage']:.3f}, mean set size {t['mean_set_size']:.2f}, "
+                  f"{t['unknown_fraction']:.1%} answered unknown")
     return 0
 
 
@@ -130,6 +149,10 @@ def register_answers(subparsers) -> None:
     p.add_argument("--combine", default="mean", choices=["mean", "none"],
                    help="mean: average the class probabilities of the run's split-0 seeds; "
                         "none: the first seed alone (its test rows reproduce metrics.json)")
+    p.add_argument("--coverage", type=_fraction, default=None,
+                   help="add split-conformal prediction sets with this coverage, e.g. 0.9, "
+                        "calibrated on the run's validation split: L__set, L__set_size and "
+                        "L__answer ('unknown' unless the set holds one class)")
     p.set_defaults(func=_predict)
     e = subparsers.add_parser(
         "embed", help="per-neuron representations of a saved run, as embeddings.parquet",

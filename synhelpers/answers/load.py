@@ -78,6 +78,35 @@ class LoadedRun:
         """Whether the model can embed neurons it never saw (a new connectome)."""
         return get_spec(self.model_name).inductive
 
+    def __repr__(self) -> str:
+        return (f"LoadedRun({self.model_name!r}, {str(self.path)!r}, labels={self.label_columns}, "
+                f"mode={self.mode!r}, seeds={self.seeds}, split={self.split})")
+
+    def predict(self, data, *, combine: str = "mean", new_connectome: bool = False,
+                coverage: float | None = None):
+        """Per-neuron predictions, as ``python -m synhelpers predict`` writes them.
+
+        ``data``: a graph or graph folder, a tables folder, or a
+        :class:`~synhelpers.tables.contract.Connectome` (e.g. ``synhelpers.from_frames(neurons,
+        connections, synapses)``). Returns a DataFrame; see
+        :func:`synhelpers.answers.predict.predict` for the columns and the other arguments.
+
+        Example:
+            >>> run = load_run("runs/quickstart/hybrid")  # doctest: +SKIP
+            >>> run.predict("data/synthetic/graph")["cell_class__pred"].head(3)  # doctest: +SKIP
+        """
+        from .predict import predict
+
+        return predict(self, data, combine=combine, new_connectome=new_connectome,
+                       coverage=coverage)
+
+    def embed(self, data, *, seed: int | None = None, new_connectome: bool = False):
+        """Per-neuron representations, as ``python -m synhelpers embed`` writes them (``data``
+        as in :meth:`predict`); see :func:`synhelpers.answers.embed.embed`."""
+        from .embed import embed
+
+        return embed(self, data, seed=seed, new_connectome=new_connectome)
+
 
 def load_model(checkpoint, device="cpu") -> tuple[torch.nn.Module, dict]:
     """The registry model saved in a Lightning checkpoint of
@@ -216,6 +245,18 @@ def _connectome_names(data) -> np.ndarray:
     return names[conn]
 
 
+def _as_graph(data):
+    """A graph from a graph, a graph or tables folder, or in-memory tables (a ``Connectome``,
+    built with the default settings, as ``build`` would)."""
+    if hasattr(data, "edge_index"):
+        return data
+    if hasattr(data, "neurons") and hasattr(data, "connections"):
+        from ..graph.build import build_graph
+
+        return build_graph(data)
+    return load_data(data)
+
+
 def prepare_graph(run: LoadedRun, data, *, new_connectome: bool = False) -> PreparedGraph:
     """Check ``data`` (a graph, or a graph or tables folder) against ``run``; align it when it
     is a connectome the run never saw. See the module docstring for the rules.
@@ -224,8 +265,7 @@ def prepare_graph(run: LoadedRun, data, *, new_connectome: bool = False) -> Prep
         RunError: another graph without ``new_connectome``; a transductive-only model or a run
             without recorded vocabularies on a new connectome; a view the model needs is missing.
     """
-    if not hasattr(data, "edge_index"):
-        data = load_data(data)
+    data = _as_graph(data)
     fp = graph_fingerprint(data)
     cols = run.label_columns
     if fp == run.fingerprint:

@@ -26,6 +26,7 @@ import torch
 
 from ..errors import ConfigError
 from ..train.metrics import macro_f1
+from .conformal import conformal_threshold, coverage_report, prediction_sets, set_columns
 from .load import LoadedRun, PreparedGraph, load_run, prepare_graph
 
 __all__ = ["predict", "seed_probabilities", "label_answer", "test_scores", "COMBINE",
@@ -50,7 +51,9 @@ def seed_probabilities(run: LoadedRun, graph) -> dict[str, np.ndarray]:
 
 
 def label_answer(col: str, probs: np.ndarray, classes, true: np.ndarray) -> dict:
-    """The six columns of label column ``col`` from probabilities ``probs`` (N, C).
+    """The columns of label column ``col`` from probabilities ``probs`` (N, C): the six of
+    :mod:`~synhelpers.answers.prediction_table` and one probability per class,
+    ``{col}__p__{class}`` (float32, in the run's class order; each row sums to 1).
 
     Example:
         >>> a = label_answer("c", np.array([[0.7, 0.2, 0.1]]), ["x", "y", "z"], np.array([None]))
@@ -69,6 +72,7 @@ def label_answer(col: str, probs: np.ndarray, classes, true: np.ndarray) -> dict
         f"{col}__top3_classes": list(classes[top]) if n else [],
         f"{col}__top3_probs": list(top_p.astype(np.float32)) if n else [],
         f"{col}__entropy": entropy.astype(np.float32),
+        **{f"{col}__p__{name}": probs[:, i].astype(np.float32) for i, name in enumerate(classes)},
     }
 
 
@@ -89,7 +93,8 @@ def _metadata(run: LoadedRun, prep: PreparedGraph, combine: str) -> dict:
     }
 
 
-def predict(run, data, *, combine: str = "mean", new_connectome: bool = False) -> pd.DataFrame:
+def predict(run, data, *, combine: str = "mean", new_connectome: bool = False,
+            coverage: float | None = None) -> pd.DataFrame:
     """Answer every label column of ``run`` for every neuron of ``data``.
 
     Args:
@@ -97,12 +102,17 @@ def predict(run, data, *, combine: str = "mean", new_connectome: bool = False) -
         data: the graph the run was trained on (a ``Data``, graph or tables folder) or, with
             ``new_connectome=True``, a connectome it never saw (inductive models only).
         combine: ``"mean"`` of the split-0 seeds' probabilities, or ``"none"`` (first seed).
+        coverage: None, or a target in (0, 1) for split-conformal prediction sets calibrated on
+            the run's validation split (:mod:`~synhelpers.answers.conformal`): adds
+            ``L__set``, ``L__set_size`` and ``L__answer`` (``"unknown"`` unless the set holds
+            one class), and the empirical coverage per split and class to the metadata.
 
     Returns:
         A DataFrame with one row per neuron of ``data`` (unlabelled ones included):
         ``bodyId``, ``connectome``, ``split`` and, per label column ``L``, ``L__true``,
         ``L__pred``, ``L__prob``, ``L__top3_classes``, ``L__top3_probs``, ``L__entropy``
-        (module docstring); the run's description in ``df.attrs["synhelpers"]``.
+        (module docstring) and ``L__p__<class>`` for every class; the run's description in
+        ``df.attrs["synhelpers"]``.
 
     Raises:
         RunError: another graph without ``new_connectome``, or a model that cannot answer there.
@@ -123,12 +133,37 @@ def predict(run, data, *, combine: str = "mean", new_connectome: bool = False) -
     probs = seed_probabilities(run, prep.graph)
     out = {"bodyId": prep.graph.body_id.numpy().astype(np.int64), "connectome": prep.connectome,
            "split": prep.split}
+    if coverage is not None and prep.new_connectome:
+        raise ConfigError("--coverage calibrates on the run's own validation split; it is not "
+                          "valid on a connectome the run never saw (drop --coverage)")
+    meta = _metadata(run, prep, combine)
     for c in run.label_columns:
-        out.update(label_answer(c, _combine(probs[c], combine), prep.graph.label_names[c],
-                                prep.true_labels[c]))
+        p, classes = _combine(probs[c], combine), list(prep.graph.label_names[c])
+        out.update(label_answer(c, p, classes, prep.true_labels[c]))
+        if coverage is not None:
+            cols, report = _conformal(c, p, classes, prep, coverage)
+            out.update(cols)
+            meta.setdefault("conformal", {})[c] = report
     df = pd.DataFrame(out)
-    df.attrs["synhelpers"] = _metadata(run, prep, combine)
+    df.attrs["synhelpers"] = meta
     return df
+
+
+def _conformal(col: str, probs: np.ndarray, classes: list[str], prep: PreparedGraph,
+               coverage: float) -> tuple[dict, dict]:
+    """The prediction-set columns of ``col`` and their report: the threshold calibrated on the
+    validation split, and the empirical coverage on each split's labelled neurons."""
+    y = pd.Index(classes).get_indexer(pd.Series(prep.true_labels[col]).astype(object))
+    known = y >= 0
+    val = known & (prep.split == "val")
+    q = conformal_threshold(probs[val], y[val], coverage)
+    sets = prediction_sets(probs, q)
+    report = {"target": coverage, "threshold": q, "calibration_neurons": int(val.sum()),
+              "calibrated_on": "val"}
+    for split in ("val", "test"):
+        rows = known & (prep.split == split)
+        report[split] = coverage_report(sets[rows], y[rows], classes)
+    return set_columns(col, sets, classes), report
 
 
 def test_scores(df: pd.DataFrame, classes: dict[str, list[str]], split: str = "test") -> dict:

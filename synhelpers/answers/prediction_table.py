@@ -14,11 +14,19 @@ column                     dtype       meaning
 ``L__top3_classes``        list<str>   the three most probable classes
 ``L__top3_probs``          list<f32>   their probabilities
 ``L__entropy``             float32     entropy of the predicted distribution (nats)
+``L__p__<class>``          float32     probability of each class of ``L`` (one column per
+                                       class, the run's class order; a row sums to 1)
+``L__set``                 list<str>   with ``predict --coverage``: the conformal prediction
+                                       set (:mod:`synhelpers.answers.conformal`)
+``L__set_size``            int32       its size
+``L__answer``              str         its one class, or ``"unknown"``
 =========================  ==========  =====================================================
 
 for each label column ``L`` (``cell_class``, ``predictedNt``, ...). The Parquet schema
-metadata key ``synhelpers`` holds JSON with ``model``, ``seeds``, ``combine`` and
-``label_columns``.
+metadata key ``synhelpers`` holds JSON with ``model``, ``seeds``, ``combine``,
+``label_columns``, ``label_names`` and, with ``--coverage``, ``conformal``: per label column
+the target, the threshold, the calibration neurons and the empirical coverage per split and
+class.
 
 - :func:`read_predictions`: read the file and its metadata.
 - :func:`check_predictions`: check the columns one label needs (clear errors).

@@ -29,9 +29,11 @@ from ..errors import ConfigError
 from ..graph.build import check_labels
 from ..graph.cache import load_graph
 from ..graph.split import with_split
-from ..io import read_json, write_json
+from ..io import write_json
 from .config import BaselineConfig
 from .metrics import classification_metrics, summarise_seeds
+from .model_card import synthetic_ceiling
+from .tensorboard import write_hparams_event
 
 __all__ = ["BaselineConfig", "baseline_features", "fit_quick_baseline", "run_baseline"]
 
@@ -135,12 +137,11 @@ def run_baseline(graph_dir: str | Path, out: str | Path, cfg: BaselineConfig = B
         "seeds": seed_metrics,
         **summarise_seeds(seed_metrics),
     }
-    tables = read_json(graph_dir / "graph.json").get("tables")
-    tables = [tables] if isinstance(tables, str) else (tables or [])
-    synth = Path(tables[0]) / "synthetic.json" if len(tables) == 1 else None
-    if synth is not None and synth.exists():
-        s = read_json(synth)
-        key = "nt_ceiling" if cfg.label == "predictedNt" else "ceiling"
-        result["ceiling"] = {"accuracy": s[key], "macro_f1": s[f"{key}_macro_f1"]}
+    ceiling = synthetic_ceiling(graph_dir, cfg.label)
+    if ceiling is not None:
+        result["ceiling"] = ceiling
     write_json(Path(out) / "metrics.json", result)
+    write_hparams_event(Path(out) / "tb", {"model": "logreg_baseline", **asdict(cfg)},
+                        {"hp/test_macro_f1": result["mean"]["test_macro_f1"],
+                         "hp/test_accuracy": result["mean"]["test_accuracy"]})
     return result

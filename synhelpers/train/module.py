@@ -16,6 +16,7 @@ early stopping or checkpoint selection. Test metrics are computed afterwards, on
 from __future__ import annotations
 
 import copy
+import json
 import time
 from dataclasses import asdict, is_dataclass
 
@@ -100,9 +101,10 @@ class NodeClassifier(L.LightningModule):
                  val_graph=None, eval_chunk_size: int | None = None):
         super().__init__()
         counts = {c: [int(v) for v in n] for c, n in (class_counts or {}).items()}
-        self.save_hyperparameters({"model_name": model_name, "model_cfg": _as_dict(model_cfg),
-                                   "train_cfg": _as_dict(train_cfg), "columns": list(columns),
-                                   "class_counts": counts})
+        # plain JSON values (tuples as lists), so that hparams.yaml loads with yaml.safe_load
+        self.save_hyperparameters(json.loads(json.dumps(
+            {"model_name": model_name, "model_cfg": _as_dict(model_cfg),
+             "train_cfg": _as_dict(train_cfg), "columns": list(columns), "class_counts": counts})))
         self.model_cfg = ModelConfig(**self.hparams.model_cfg)
         self.train_cfg = TrainConfig(**self.hparams.train_cfg)
         self.model = build_model(model_name, self.model_cfg)

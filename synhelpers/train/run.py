@@ -56,6 +56,7 @@ from .minibatch import (
     sampling_fanouts,
     training_seeds,
 )
+from .model_card import write_model_card
 from .module import (
     EpochStats,
     GraphDataModule,
@@ -66,6 +67,7 @@ from .module import (
 )
 from .progress import EpochProgress
 from .run_folder import finished_seed, open_run_folder, run_state, save_seed, write_metrics
+from .tensorboard import log_final_scores
 from .vocab import run_vocabulary
 
 __all__ = ["run_training", "train_one_seed", "evaluate_test", "fit_quietly", "load_data",
@@ -265,6 +267,7 @@ def train_one_seed(data, cfg: TrainConfig, seed: int, out_dir: Path, *, columns,
         "num_parameters": int(sum(p.numel() for p in module.parameters())),
         "model_config": model_cfg.to_dict(), "history": module.history,
     })
+    log_final_scores(trainer.logger, {**cfg.to_dict(), "seed": seed, "tag": tag or f"seed{seed}"}, res)
     return res
 
 
@@ -344,4 +347,5 @@ def run_training(data, cfg: TrainConfig, out_dir, *, quiet: bool = True,
         return {**result, "rank": process_rank()}
     result.update(summarise_seeds(result["seeds"]))
     write_metrics(out_dir, result)
+    write_model_card(out_dir, result, result.get("data_path"))
     return result

@@ -43,7 +43,7 @@ NON_RESULT_FIELDS = ("progress", "num_threads")
 RESULT_FILE = "result.json"
 _RUN_FILE, _METRICS_FILE = "run.json", "metrics.json"
 #: Files and folders a run writes in its folder (``--overwrite`` deletes these, nothing else).
-_RUN_ENTRIES = re.compile(r"^(run\.json|metrics\.json|seed\d+|split\d+|splits|tb)$")
+_RUN_ENTRIES = re.compile(r"^(run\.json|metrics\.json|MODEL_CARD\.md|seed\d+|split\d+|splits|tb)$")
 
 
 def run_settings(cfg: TrainConfig, fingerprint: str) -> dict:
