@@ -24,6 +24,8 @@ MODULES = [
     "synhelpers.runs.config",
     "synhelpers.models.config",
     "synhelpers.figures.save",
+    "synhelpers.figures.palette",
+    "synhelpers.figures.runs",
     "synhelpers.cliargs",
     "synhelpers._lazy",
     "synhelpers.profile",
