@@ -24,6 +24,8 @@ MODULES = [
     "synhelpers.train.config",
     "synhelpers.models.config",
     "synhelpers.figures.save",
+    "synhelpers.figures.palette",
+    "synhelpers.figures.runs",
     "synhelpers.cliargs",
     "synhelpers._lazy",
     "synhelpers.drivers.profile",

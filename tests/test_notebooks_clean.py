@@ -9,7 +9,8 @@ import pytest
 
 from synhelpers.testing.notebooks import ABSOLUTE_PATH, WIDGET_MIME, clean_notebook
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
@@ -39,3 +40,27 @@ def test_clean_notebook_removes_widgets_and_paths(tmp_path):
     out = json.loads(p.read_text())
     assert "widgets" not in out["metadata"]
     assert ["".join(o["text"]) for o in out["cells"][0]["outputs"]] == ["tables in data/x\n"]
+
+
+def test_nbval_sanitize_file_parses_and_keeps_words_apart():
+    """Every pair of nbval_sanitize.cfg is read by nbval (a ``replace:`` line lost to an editor
+    that strips trailing spaces would drop its pair silently), the small profile's paths,
+    counts and times compare equal to the default's, and different words still differ."""
+    import re
+
+    from nbval.plugin import get_sanitize_patterns
+
+    text = (ROOT / "nbval_sanitize.cfg").read_text()
+    pairs = get_sanitize_patterns(text)
+    assert len(pairs) == text.count("\nregex: ") and pairs
+
+    def clean(s: str) -> str:
+        for regex, replace in pairs:
+            s = re.sub(regex, replace, s)
+        return s
+
+    small = "profile small: 300 neurons; tables in ../../tmp/synhelpers-small-ab1/data/synthetic (8.1 s)"
+    default = "profile default: 2,000 neurons; tables in data/synthetic (815 s)"
+    assert clean(small) == clean(default)
+    assert clean("sage  transductive trained: test macro-F1 0.797") == clean("sage transductive reused: test macro-F1 0.5")
+    assert clean("every neuron in exactly one split: True") != clean("every neuron in exactly one split: False")

@@ -67,3 +67,32 @@ def test_stated_defaults_are_the_code_defaults():
     assert set(rows) == set(code), rows
     for flag, value in rows.items():
         assert float(value) == float(code[flag]), f"README says {flag} {value}, the code {code[flag]}"
+
+
+def _make_recipe(target: str) -> list[str]:
+    """The recipe lines of ``target`` in the Makefile."""
+    lines, out, inside = (ROOT / "Makefile").read_text().splitlines(), [], False
+    for line in lines:
+        if re.match(rf"^{re.escape(target)}:", line):
+            inside = True
+        elif inside and line.startswith("\t"):
+            out.append(line.strip())
+        elif inside and line.strip():
+            break
+    return out
+
+
+def test_make_test_runs_strict_nbval_as_the_readme_says():
+    """`make test` checks notebook outputs (strict nbval, sanitized), not only that cells run."""
+    pytest_line = next(line for line in _make_recipe("test") if "pytest" in line)
+    assert re.search(r"--nbval(\s|$)", pytest_line) and "--nbval-lax" not in pytest_line
+    assert "pytest --nbval)" in README and "--nbval-lax" not in README
+    assert (ROOT / "nbval_sanitize.cfg").exists()
+
+
+def test_quickstart_ends_by_saying_where_the_results_are():
+    recipe = _make_recipe("quickstart")
+    last_command = max(i for i, line in enumerate(recipe) if "synhelpers" in line and "echo" not in line)
+    said = " ".join(line for line in recipe[last_command + 1:] if line.startswith("@echo"))
+    for where in ("$(RUNS)/hybrid/metrics.json", "$(FIGURES)/", "tensorboard --logdir $(RUNS)"):
+        assert where in said, where

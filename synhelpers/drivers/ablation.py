@@ -17,6 +17,7 @@ import pandas as pd
 from ..answers.results import load_runs, summary_table
 from ..graph import GraphConfig, build_cached, graph_fingerprint
 from ..io import read_json
+from ..models.config import TASK_COLUMNS
 from ..tables.synthetic import SyntheticConfig, ensure_synthetic, write_individuals
 from ..train.baseline import run_baseline
 from ..train.config import BaselineConfig, TrainConfig
@@ -77,6 +78,7 @@ class TaskResult:
     class_dependency: dict | None  # synthetic class -> "synapse" | "wiring" | "both"
     seeds: int
     n_neurons: int
+    baseline: dict | None = None   # metrics.json of the logistic-regression baseline, same split
 
 
 def run_task(task: str, *, profile: str | None = None, models=("sage", "synapse_only", "hybrid", "original"),
@@ -103,9 +105,11 @@ def run_task(task: str, *, profile: str | None = None, models=("sage", "synapse_
                             seeds=seeds, max_epochs=max_epochs, retrain=retrain, **train_kw)
     runs = load_runs(run_dirs)
     table = summary_table(runs, ceiling_macro_f1=ceiling["macro_f1"], ceiling_accuracy=ceiling["accuracy"])
+    baseline = run_baseline(tables_dir / "graph", P.runs_dir / f"train_{task}" / "baseline",
+                            BaselineConfig(label=TASK_COLUMNS[task][0]))
     return TaskResult(task, data.dataset_name, runs, table, ceiling,
                       meta.get("class_dependency") if task == "cell_class" else None, seeds,
-                      int(data.num_nodes))
+                      int(data.num_nodes), baseline)
 
 
 def _individuals(P, n_neurons: int, k: int, mirror) -> list[Path]:

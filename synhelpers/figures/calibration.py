@@ -92,10 +92,11 @@ def plot_reliability(predictions: pd.DataFrame, label: str = "cell_class", *, sp
            label="gap to the mean probability")
     ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration")
     ax.set(ylabel="accuracy", xlim=(0, 1), ylim=(0, 1))
-    ax.legend(fontsize=8, frameon=False, loc="upper left")
+    # above the axes, where it covers no bar
+    ax.legend(fontsize=8, frameon=False, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2)
     ax_n.bar(bins["lo"], bins["count"], width, align="edge", color="grey", edgecolor="white")
     ax_n.set(xlabel="predicted probability of the top class", ylabel="neurons")
     ax.set_title((title or f"{label}: reliability") + f"\nECE = {100 * ece:.1f} % ({n_bins} bins), "
-                 f"n = {len(rows):,} {split} neurons", fontsize=9)
+                 f"n = {len(rows):,} {split} neurons", fontsize=9, pad=34)
     fig.tight_layout()
     return fig

@@ -18,22 +18,17 @@ UNKNOWN_COLOR = "#808080"
 
 
 def class_colors(classes: Sequence[str]) -> dict[str, str]:
-    """A ``#rrggbb`` colour per class, in the given order, never grey (grey is "unknown").
-
-    The palette is tab20's ten dark hues, then its ten light ones, then tab20b and tab20c,
-    without their greys; it repeats after 54 classes.
+    """A ``#rrggbb`` colour per class, in the given order, never grey (grey is "unknown"): the
+    figures' palette (:func:`~synhelpers.figures.palette.class_palette`), so a class has the
+    same colour in a figure, a Neuroglancer layer and an export.
 
     Example:
         >>> class_colors(["KC", "MBON", "DAN"])
         {'KC': '#1f77b4', 'MBON': '#ff7f0e', 'DAN': '#2ca02c'}
     """
-    import matplotlib
+    from .palette import class_palette
 
-    tab20 = list(matplotlib.colormaps["tab20"].colors)
-    colors = tab20[0::2] + tab20[1::2] + [c for name in ("tab20b", "tab20c")
-                                          for c in matplotlib.colormaps[name].colors]
-    palette = [matplotlib.colors.to_hex(c) for c in colors if len({round(v, 3) for v in c}) > 1]
-    return {c: palette[i % len(palette)] for i, c in enumerate(classes)}
+    return class_palette(classes)
 
 
 def hex_to_rgb(colors: Sequence[str]) -> np.ndarray:

@@ -11,6 +11,7 @@ import numpy as np
 from torch_geometric.data import Data
 
 from ..models.hybrid import node_unit_um
+from .palette import UNLABELLED_COLOR, class_palette
 from .save import figure_name, save_figure
 
 __all__ = [
@@ -70,7 +71,8 @@ def plot_synapses_per_connection(data: Data, max_weight: int = 30):
 
 def plot_synapses_3d(data: Data, label: str = "cell_class", max_points: int = 20_000, seed: int = 0):
     """3D scatter of postsynaptic sites (µm from the volume centre), coloured by the class
-    of the postsynaptic neuron; unlabelled neurons in grey. Subsampled to ``max_points``."""
+    of the postsynaptic neuron (:func:`~.palette.class_palette`); neurons without a label
+    as small hollow grey rings. Subsampled to ``max_points``."""
     if "syn_pos" not in data:
         raise ValueError("the graph has no synapses (built without synapses.parquet)")
     rng = np.random.default_rng(seed)
@@ -83,17 +85,21 @@ def plot_synapses_3d(data: Data, label: str = "cell_class", max_points: int = 20
     unit_um = node_unit_um(data).numpy()[post]
     um = data.syn_pos[idx, 3:].numpy() * unit_um[:, None]
     names = data.label_names[label]
-    fig = plt.figure(figsize=(8, 6.5))
+    colors = class_palette(names)
+    fig = plt.figure(figsize=(8.5, 6.5))
     ax = fig.add_subplot(projection="3d")
-    cmap = plt.get_cmap("tab20", max(len(names), 1))
-    # points are rasterised so that the SVG stays small; axes and text stay vector
-    ax.scatter(*um[y < 0].T, s=1, c="lightgrey", alpha=0.3, label="unlabelled", rasterized=True)
+    # points are rasterised so that the SVG stays small; axes and text stay vector. Neurons
+    # without a label: small hollow grey rings, drawn first, so that no class colour hides
+    ax.scatter(*um[y < 0].T, s=4, facecolors="none", edgecolors=UNLABELLED_COLOR, lw=0.5,
+               label=f"no {label} (unlabelled)", rasterized=True)
     for c, name in enumerate(names):
         m = y == c
-        ax.scatter(*um[m].T, s=1.5, color=cmap(c), alpha=0.6, label=name, rasterized=True)
+        ax.scatter(*um[m].T, s=3, color=colors[name], alpha=0.9, lw=0, label=name, rasterized=True)
     ax.set(xlabel="x (µm)", ylabel="y (µm)", zlabel="z (µm)")
-    ax.legend(markerscale=6, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
-    ax.set_title(f"{_title(data)}: {len(idx):,} postsynaptic sites by {label}")
+    ax.zaxis.labelpad = 8
+    ax.legend(markerscale=4, fontsize=8, loc="upper left", bbox_to_anchor=(1.05, 1), frameon=False,
+              title=f"{label} of the postsynaptic neuron", title_fontsize=8)
+    ax.set_title(f"{_title(data)}: {len(idx):,} postsynaptic sites by {label}", fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -24,8 +24,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .colors import UNKNOWN_COLOR, class_colors
-from .runs import MODE_COLORS, plot_ablation
+from .palette import UNLABELLED_COLOR, class_palette
+from .runs import MODE_COLORS, plot_ablation, runs_dataset, synthetic_title
 from .save import figure_name, save_figure
 
 __all__ = ["project_2d", "plot_embedding_map", "per_class_f1_table", "plot_per_class_f1",
@@ -69,16 +69,16 @@ def _scatter_by(ax, xy, labels, held_out, title: str) -> None:
     """One panel: points coloured by ``labels`` (grey: none), held-out ones ringed."""
     labels = pd.Series(labels, dtype=object)
     classes = sorted(labels.dropna().unique())
-    colors = class_colors(classes)
-    c = labels.map(colors).fillna(UNKNOWN_COLOR).to_numpy()
+    colors = class_palette(classes)
+    c = labels.map(colors).fillna(UNLABELLED_COLOR).to_numpy()
     known = labels.notna().to_numpy()
-    ax.scatter(*xy[~known].T, s=5, c=UNKNOWN_COLOR, alpha=0.35, lw=0)
+    ax.scatter(*xy[~known].T, s=6, facecolors="none", edgecolors=UNLABELLED_COLOR, lw=0.5)
     ax.scatter(*xy[known].T, s=9, c=c[known], lw=0)
     ax.scatter(*xy[held_out].T, s=22, facecolors="none", edgecolors="k", lw=0.5)
     handles = [plt.Line2D([], [], ls="", marker="o", color=colors[k], label=k) for k in classes]
-    handles += [plt.Line2D([], [], ls="", marker="o", color=UNKNOWN_COLOR, label="no label"),
+    handles += [plt.Line2D([], [], ls="", marker="o", mfc="none", mec=UNLABELLED_COLOR, label="no label"),
                 plt.Line2D([], [], ls="", marker="o", mfc="none", mec="k", label="held out (test)")]
-    ax.legend(handles=handles, fontsize=6, frameon=False, loc="center left",
+    ax.legend(handles=handles, fontsize=7, frameon=False, loc="center left",
               bbox_to_anchor=(1.0, 0.5), ncol=1 + len(handles) // 20)
     ax.set(title=title, xticks=[], yticks=[])
 
@@ -114,38 +114,34 @@ def per_class_f1_table(runs: dict[str, dict], column: str = "cell_class") -> pd.
 
 def plot_per_class_f1(runs: dict[str, dict], class_dependency: dict[str, str],
                       column: str = "cell_class", title: str = ""):
-    """Test F1 per class (mean over seeds, bars; seeds, points) for every run, classes grouped
-    by what they depend on (``class_dependency``: class -> ``synapse``/``wiring``/``both``)."""
+    """Test F1 per class (rows) and run (columns), the mean over seeds written in each cell;
+    classes grouped by what they depend on (``class_dependency``: class -> ``synapse`` /
+    ``wiring`` / ``both``). A heatmap, so that 16 classes x 7 runs stay readable at 9 pt in a
+    figure about 10 inches wide; a blank cell: the class is absent from that run's test split."""
+    import seaborn as sns
+
     table = per_class_f1_table(runs, column)
     groups = [g for g in DEPENDENCY_ORDER if g in set(class_dependency.values())]
     order = [c for g in groups for c in sorted(k for k, v in class_dependency.items() if v == g)]
     order = [c for c in order if c in set(table["cls"])]
-    labels = list(runs)
-    width = 0.8 / max(len(labels), 1)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    fig, ax = plt.subplots(figsize=(0.55 * len(order) * max(1, len(labels) / 3) + 3, 4.4))
-    pos = {c: i for i, c in enumerate(order)}
-    for j, label in enumerate(labels):
-        t = table[(table["run"] == label) & table["cls"].isin(order)]
-        x = t["cls"].map(pos).to_numpy() + (j - (len(labels) - 1) / 2) * width
-        mean = t.groupby("cls")["f1"].mean().reindex(order)
-        ax.bar(np.arange(len(order)) + (j - (len(labels) - 1) / 2) * width, mean, width * 0.9,
-               color=colors[j % len(colors)], alpha=0.85, label=label)
-        ax.scatter(x, t["f1"], s=6, color="k", zorder=3)
-    start = 0
-    for g in groups:
-        n = sum(class_dependency.get(c) == g for c in order)
-        ax.axvspan(start - 0.5, start + n - 0.5, color="k", alpha=0.04 * (groups.index(g) % 2))
-        ax.text(start + n / 2 - 0.5, 1.02, f"depends on {g}", ha="center", fontsize=8)
-        start += n
-    ax.set_xticks(range(len(order)), order, rotation=60, ha="right", fontsize=8)
-    ax.set(ylabel="test F1", ylim=(0, 1.08), xlim=(-0.6, len(order) - 0.4))
-    ax.legend(fontsize=7, frameon=False, loc="lower left", bbox_to_anchor=(0, 1.07), ncol=4)
+    labels = [k for k in runs if k in set(table["run"])]
+    mean = table.groupby(["cls", "run"])["f1"].mean().unstack("run").reindex(index=order, columns=labels)
+    fig, ax = plt.subplots(figsize=(min(1.0 * len(labels) + 4.5, 12), 0.32 * len(order) + 2.6))
+    sns.heatmap(mean, ax=ax, cmap="viridis", vmin=0, vmax=1, annot=True, fmt=".2f",
+                annot_kws={"fontsize": 8}, linewidths=0.5, linecolor="white",
+                cbar_kws={"label": "test F1 (mean over seeds)", "shrink": 0.8})
+    bounds = np.cumsum([sum(class_dependency.get(c) == g for c in order) for g in groups])[:-1]
+    for b in bounds:  # a line between the groups; each class's group in its label
+        ax.axhline(b, color="k", lw=1.5)
+    ax.set_xticklabels(ax.get_xticklabels(), rotation=30, ha="right", fontsize=9)
+    ax.set_yticks(np.arange(len(order)) + 0.5, [f"{c} [{class_dependency[c]}]" for c in order],
+                  rotation=0, fontsize=9)
+    ax.set(xlabel="run (model/mode)", ylabel="class [what the synthetic design makes it depend on]")
     n_seeds = max((len(m.get("seeds", [])) for m in runs.values()), default=0)
     first = next((m["seeds"][0]["per_task"][column] for m in runs.values() if m.get("seeds")), {})
     n = f", n = {first['support']:,} test neurons" if "support" in first else ""
-    ax.set_title((title or f"{column}: per-class F1") + f"\nbars: mean over seeds, points: seeds "
-                 f"(up to {n_seeds} per run){n}", fontsize=9, pad=34)
+    ax.set_title(synthetic_title(title or f"{column}: per-class F1", runs_dataset(runs))
+                 + f"\nmean over seeds (up to {n_seeds} per run){n}", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -186,6 +182,7 @@ def results_figures(answers, out_dir, *, method: str = "tsne", n_bins: int = 10)
     """Write notebook 06's figures for ``answers`` (:func:`~synhelpers.drivers.answers.task_answers`)
     as PNG + SVG into ``out_dir``; returns the paths. Each name holds the figure's parameters
     (model, task, dataset, seeds or runs, seed combination, map method, bins)."""
+    from ..io import read_json
     from ..models.config import TASK_COLUMNS
     from ..train.vocab import label_strings
     from .calibration import plot_reliability
@@ -197,18 +194,23 @@ def results_figures(answers, out_dir, *, method: str = "tsne", n_bins: int = 10)
     colour_by = {"cell class": label_strings(a.data, "cell_class"),
                  "transmitter": label_strings(a.data, "predictedNt")}
     matrix = np.stack(a.embeddings["fused"].to_numpy())
+    ablation = dict(a.runs)
+    baseline = a.run_dir.parent / "baseline" / "metrics.json"  # written by run_task
+    if baseline.exists():
+        ablation.setdefault("baseline/transductive", read_json(baseline))
     figures = [
         (plot_embedding_map(project_2d(matrix, method), colour_by, held_out,
-                            f"{a.model} on {a.dataset} (seed {emb_meta['seed']})", method),
+                            f"{a.model} (model seed {emb_meta['seed']}) on {a.dataset}", method),
          ("embedding_map", a.model, a.task, a.dataset, f"seed {emb_meta['seed']}", method)),
-        (plot_ablation(a.runs, a.ceiling["macro_f1"], f"{a.task} on {a.dataset}"),
+        (plot_ablation(ablation, a.ceiling["macro_f1"], f"{a.task} on {a.dataset}"),
          ("ablation", a.task, a.dataset, f"{a.seeds} seeds", f"{len(a.runs)} runs")),
         (plot_reliability(a.predictions, label, n_bins=n_bins,
-                          title=f"{a.model}, {label} ({combine})"),
+                          title=f"{a.model} on {a.dataset}: {label} ({combine})"),
          ("reliability", a.model, a.task, a.dataset, combine, f"{n_bins} bins")),
     ]
     if a.predictions[f"{label}__true"].isna().any():  # neurons without a label to count
-        figures.append((plot_composition(a.predictions, label, title=f"{a.model}: predicted {label}"),
+        figures.append((plot_composition(a.predictions, label,
+                                         title=f"{a.model} on {a.dataset}: predicted {label}"),
                         ("composition", a.model, a.task, a.dataset, combine)))
     if a.class_dependency:
         figures.insert(1, (plot_per_class_f1(a.runs, a.class_dependency, label,

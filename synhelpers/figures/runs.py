@@ -24,6 +24,26 @@ __all__ = ["plot_ablation", "plot_learning_curves", "plot_confusion", "plot_run_
            "plot_per_class_f1", "per_class_f1", "task_figures", "make_run_figures", "test_support"]
 
 MODE_COLORS = {"transductive": "#4c72b0", "inductive": "#dd8452"}
+#: Bars of the logistic-regression baseline (run key ``baseline/...``).
+BASELINE_COLOR = "#9a9a9a"
+
+
+def synthetic_title(title: str, dataset) -> str:
+    """``title``, with " (synthetic data)" added when ``dataset`` is synthetic and the title
+    does not say so already: a figure of the synthetic connectome always says it is one.
+
+    Example:
+        >>> synthetic_title("per-class F1", "synthetic (300 neurons, seed 0)")
+        'per-class F1 (synthetic data)'
+    """
+    if "synthetic" in str(dataset or "").lower() and "synthetic" not in title.lower():
+        return f"{title} (synthetic data)"
+    return title
+
+
+def runs_dataset(runs: dict[str, dict]) -> str:
+    """The dataset name of a set of runs (the first that records one; '' if none)."""
+    return next((str(m["dataset"]) for m in runs.values() if m and m.get("dataset")), "")
 
 
 def test_support(metrics: dict) -> int:
@@ -55,24 +75,27 @@ def plot_ablation(runs: dict[str, dict], ceiling: float | None = None, title: st
             if m is None:
                 continue
             if m.get("not_applicable") or not m["seeds"]:
-                ax.text(x, 2, "n/a", ha="center", va="bottom", fontsize=8, rotation=90)
+                ax.text(x, 3, "n/a", ha="center", va="bottom", fontsize=8, rotation=90, clip_on=True)
                 continue
             vals = np.array([s["test_macro_f1"] for s in m["seeds"]]) * 100
-            ax.bar(x, vals.mean(), width * 0.9, color=MODE_COLORS[mode], alpha=0.85,
-                   yerr=vals.std(ddof=1) if len(vals) > 1 else None, capsize=3,
-                   label=mode if i == 0 else None)
+            base = model == "baseline"
+            ax.bar(x, vals.mean(), width * 0.9, color=BASELINE_COLOR if base else MODE_COLORS[mode],
+                   alpha=0.85, yerr=vals.std(ddof=1) if len(vals) > 1 else None, capsize=3,
+                   label="baseline (logistic regression)" if base else (mode if i == 0 else None))
             ax.scatter(x + rng.uniform(-0.15, 0.15, len(vals)) * width, vals, s=12, color="k",
                        zorder=3, label="one seed" if (i == 0 and j == 0) else None)
     if ceiling is not None:
         ax.axhline(ceiling * 100, color="k", ls="--", lw=1, label=f"generator ceiling {ceiling * 100:.1f}")
     ax.set_xticks(range(len(models)), models, fontsize=9)
-    ax.set(ylabel="test macro-F1 (%)", ylim=(0, 100), xlabel="model")
+    ax.set(ylabel="test macro-F1 (%)", ylim=(0, 100), xlabel="model", xlim=(-0.5, len(models) - 0.5))
     ax.grid(axis="y", alpha=0.3)
     any_run = next(m for m in runs.values() if m["seeds"])
     n_seeds = len(any_run["seeds"])
-    ax.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=4, frameon=False)
-    ax.set_title((title or "ablation") + f"\nmean ± std over {_seeds_text(n_seeds)}, points: seeds; "
-                 f"n = {test_support(any_run):,} test neurons", fontsize=9, pad=28)
+    # beside the axes, so that it covers neither a bar nor the title, however many entries
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    title = synthetic_title(title or "ablation", runs_dataset(runs))
+    ax.set_title(title + f"\nmean ± std over {_seeds_text(n_seeds)}, points: seeds; "
+                 f"n = {test_support(any_run):,} test neurons", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -83,6 +106,7 @@ def plot_learning_curves(runs: dict[str, dict], title: str = ""):
     One colour per run; seed 0 solid, other seeds faint; dotted vertical line: the selected
     (best validation) epoch of each seed.
     """
+    runs = {k: m for k, m in runs.items() if m.get("seeds") and "history" in m["seeds"][0]}
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     handles = []
@@ -104,7 +128,8 @@ def plot_learning_curves(runs: dict[str, dict], title: str = ""):
         ax.grid(alpha=0.3)
     fig.legend(handles=handles, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     n_seeds = max(len(m.get("seeds", [])) for m in runs.values())
-    fig.suptitle((title or "learning curves") + f" ({_seeds_text(n_seeds)} per run)", fontsize=10)
+    fig.suptitle(synthetic_title(title or "learning curves", runs_dataset(runs))
+                 + f" ({_seeds_text(n_seeds)} per run)", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -130,7 +155,7 @@ def plot_confusion(metrics: dict, title: str = "", column: str | None = None):
     ax.set(xlabel="predicted class", ylabel="true class (published label)")
     fig.colorbar(im, ax=ax, fraction=0.046, label="fraction of true class")
     n = len(cms)
-    ax.set_title((title or f"{metrics['model']}: test confusion")
+    ax.set_title(synthetic_title(title or f"{metrics['model']}: test confusion", metrics.get("dataset"))
                  + f"\nsummed over {_seeds_text(n)}, n = {int(cm.sum() / n):,} test neurons per seed",
                  fontsize=9)
     fig.tight_layout()
@@ -200,7 +225,8 @@ def plot_per_class_f1(runs: dict[str, dict], dependency: dict | None = None, tit
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=min(len(scores), 5), frameon=False)
     n = max(len(m["seeds"]) for m in runs.values() if m.get("seeds"))
-    ax.set_title((title or "per-class F1") + f" (mean ± std over {_seeds_text(n)})", fontsize=9, pad=24)
+    title = synthetic_title(title or "per-class F1", runs_dataset(runs))
+    ax.set_title(title + f" (mean ± std over {_seeds_text(n)})", fontsize=9, pad=24)
     fig.tight_layout()
     return fig
 
@@ -212,7 +238,10 @@ def task_figures(result, out_dir, confusion_model: str = "hybrid") -> list[Path]
     params = (result.task, result.dataset, f"{result.seeds} seeds")
     transductive = {k.split("/")[0]: v for k, v in result.runs.items() if k.endswith("/transductive")}
     ceiling = result.ceiling["macro_f1"] if result.ceiling else None
-    paths = save_figure(plot_ablation(result.runs, ceiling, f"{what} on {result.dataset}"),
+    runs = dict(result.runs)
+    if getattr(result, "baseline", None):  # fitted on the same graph and split
+        runs.setdefault("baseline/transductive", result.baseline)
+    paths = save_figure(plot_ablation(runs, ceiling, f"{what} on {result.dataset}"),
                         out_dir, figure_name("ablation", *params))
     paths += save_figure(plot_learning_curves(transductive, f"{what} on {result.dataset}"),
                          out_dir, figure_name("learning_curves", *params))
@@ -223,12 +252,27 @@ def task_figures(result, out_dir, confusion_model: str = "hybrid") -> list[Path]
     return paths
 
 
+def _label_column(metrics: dict) -> str:
+    """The label column a run predicts (``task`` ``nt`` is ``predictedNt``; a baseline's task is
+    its label column already)."""
+    return {"nt": "predictedNt"}.get(metrics.get("task"), metrics.get("task") or "")
+
+
 def make_run_figures(runs_dir: str | Path, out_dir: str | Path) -> list[Path]:
-    """A summary figure for every ``runs_dir/*/metrics.json`` that has a confusion matrix."""
+    """A summary figure for every ``runs_dir/*/metrics.json`` that has a confusion matrix.
+
+    A run that records no generator ceiling (a trained model) gets the ceiling of another run
+    in ``runs_dir`` of the same dataset and label column (the baseline, which reads it from
+    ``synthetic.json``), so both summaries of the quickstart draw the same line.
+    """
+    runs = {mf: read_json(mf) for mf in sorted(Path(runs_dir).glob("*/metrics.json"))}
+    ceilings = {(m.get("dataset"), _label_column(m)): m["ceiling"] for m in runs.values()
+                if m.get("ceiling")}
     paths = []
-    for mf in sorted(Path(runs_dir).glob("*/metrics.json")):
-        m = read_json(mf)
+    for mf, m in runs.items():
         if m.get("seeds") and "test_confusion_matrix" in m["seeds"][0]:
+            if not m.get("ceiling") and (m.get("dataset"), _label_column(m)) in ceilings:
+                m = {**m, "ceiling": ceilings[m.get("dataset"), _label_column(m)]}
             name = figure_name("run_summary", mf.parent.name, m.get("task"), m.get("dataset"))
             paths += save_figure(plot_run_summary(m), out_dir, name)
     return paths

@@ -19,10 +19,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from ..io import atomic_path  # noqa: E402
 
-__all__ = ["save_figure", "figure_name", "slug", "DPI"]
+__all__ = ["save_figure", "figure_name", "slug", "DPI", "SVG_HASHSALT"]
 
 #: Resolution of every PNG.
 DPI = 130
+#: Salt of the ids of an SVG's clip paths and markers (matplotlib draws them at random
+#: otherwise), so that the same figure gives the same bytes and a rerun leaves git clean.
+SVG_HASHSALT = "synhelpers"
+#: Metadata of every SVG: no date, no version-specific creator line.
+SVG_METADATA = {"Date": None, "Creator": "matplotlib"}
 
 
 def slug(text) -> str:
@@ -49,16 +54,18 @@ def figure_name(kind: str, *params) -> str:
 def save_figure(fig, out_dir: str | Path, name: str) -> list[Path]:
     """Write ``fig`` as ``out_dir/name.png`` and ``out_dir/name.svg`` (atomically); close it.
 
-    SVGs carry no date, so an unchanged figure gives an unchanged file.
+    Both files are functions of the figure alone: SVGs carry no date and their ids are
+    hashed with a fixed salt (:data:`SVG_HASHSALT`), PNGs no date or version either, so an
+    unchanged figure gives byte-identical files (``tests/test_figure_kinds.py`` checks it).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for ext in ("png", "svg"):
         p = out_dir / f"{name}.{ext}"
-        with atomic_path(p) as tmp:
+        with atomic_path(p) as tmp, matplotlib.rc_context({"svg.hashsalt": SVG_HASHSALT}):
             fig.savefig(tmp, format=ext, dpi=DPI, bbox_inches="tight",
-                        metadata={"Date": None} if ext == "svg" else None)
+                        metadata=SVG_METADATA if ext == "svg" else {"Software": None})
         paths.append(p)
     plt.close(fig)
     return paths
