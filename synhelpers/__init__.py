@@ -23,6 +23,8 @@ _EXPORTS = {
     "from_frames": ".tables.contract",
     "load_tables": ".tables.contract",
     "load_run": ".runs.load",
+    "run_training": ".runs.train",
+    "TrainConfig": ".runs.config",
     "write_tables": ".tables.contract",
 }
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)
