@@ -82,9 +82,15 @@ def test_a_failing_stage_gives_one_line_and_too_little_time_skips(tmp_path):
                            "--total-s", "30"])
     runner = gpu.Runner(args)
     r = runner.run(gpu.Stage("boom", _boom, budget_s=30, min_s=0))
-    assert r == {"status": "failed", "reason": "ValueError: boom", "stage_s": r["stage_s"]}
+    assert (r["status"], r["reason"]) == ("failed", "ValueError: boom")
     r = runner.run(gpu.Stage("big", _sleep, budget_s=30, min_s=1000))
     assert r["status"] == "skipped" and r["reason"].startswith("not enough time left")
+    runner.start(gpu.Stage("done", _boom, budget_s=30))  # background: finished, nobody waited
+    runner.start(gpu.Stage("busy", _sleep, budget_s=30))  # background: still running
+    runner.running["done"][0].join(30)
+    left = runner.stop_all()
+    assert left["done"]["reason"] == "ValueError: boom" and left["busy"]["status"] == "skipped"
+    assert not runner.running
 
 
 def test_ratios_compare_only_measurements_made_on_both_devices():
@@ -95,6 +101,7 @@ def test_ratios_compare_only_measurements_made_on_both_devices():
     assert gpu.ratios(stages) == pytest.approx({"full_epoch_2000": 10.0})
 
 
-def test_batch_size_flag_is_checked_in_one_line():
+@pytest.mark.parametrize("value", ["many", "0"])
+def test_batch_size_flag_is_checked_in_one_line(value):
     with pytest.raises(SystemExit):
-        gpu.parse_args(["--batch-size", "many"])
+        gpu.parse_args(["--batch-size", value])
