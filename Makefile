@@ -2,6 +2,8 @@
 #   make quickstart   install into .venv, then synthetic connectome -> graph -> fused model + baseline -> figures/
 #   make test         install into .venv with the dev tools, then lint and run every test and notebook
 PYTHON ?= python3
+# the project's one torch version: also environment.yml's pin (its CUDA build) and inside
+# pyproject.toml's torch range (tests/test_environment.py checks that the three agree)
 TORCH_VERSION ?= 2.13.0
 VENV := .venv
 BIN := $(VENV)/bin

@@ -66,18 +66,25 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def time_epochs(data, name: str, steps: int, warmup: int, overrides: dict) -> dict:
-    """Median wall time of full-graph training steps and of one evaluation forward."""
+def time_epochs(data, name: str, steps: int, warmup: int, overrides: dict, device=None,
+                bf16: bool | None = None, eval_forward: bool = True) -> dict:
+    """Median wall time of full-graph training steps and of one evaluation forward.
+
+    ``device``: default CUDA when available, else the CPU; the whole graph (synapse CSR
+    included) is placed on it. ``bf16``: autocast to bfloat16 (default: on CUDA only; on the
+    CPU it runs torch's CPU autocast). ``eval_forward``: also time one evaluation forward
+    (after a first one that caches the FPS selection); else ``eval_forward_s`` is None."""
     from synhelpers.models import ModelConfig, build_model
 
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     data = data.to(device)
     torch.manual_seed(0)
     model = build_model(name, ModelConfig.from_data(data, ["cell_class"], **overrides)).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     y = data.y_cell_class
     m = data.train_mask & (y >= 0)
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    bf16 = device.type == "cuda" if bf16 is None else bf16
+    amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     times = []
@@ -96,22 +103,39 @@ def time_epochs(data, name: str, steps: int, warmup: int, overrides: dict) -> di
             torch.cuda.synchronize()
         if i >= warmup:
             times.append(time.perf_counter() - t0)
-    model.eval()
-    with torch.no_grad(), amp:
-        model(data)  # first evaluation computes and caches the FPS selection
-        t0 = time.perf_counter()
-        model(data)
-        eval_s = time.perf_counter() - t0
+    eval_s = _time_eval_forward(model, data, amp, device) if eval_forward else None
     epoch = float(np.median(times))
     pairs = int(data.syn_pos.shape[0])
     return {
         "model": name, "epoch_time_s": epoch, "epoch_times_s": times, "eval_forward_s": eval_s,
+        "device": str(device), "bf16_autocast": bool(bf16), "graph_devices": graph_devices(data),
         "synapse_pairs_per_s": pairs / epoch,
         "peak_memory_mb": (torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda"
                            else _peak_rss_mb()),
         "peak_memory_kind": "cuda_max_allocated" if device.type == "cuda" else "process_max_rss (cumulative)",
         "num_parameters": sum(p.numel() for p in model.parameters()),
     }
+
+
+def _time_eval_forward(model, data, amp, device) -> float:
+    model.eval()
+    with torch.no_grad(), amp:
+        model(data)  # first evaluation computes and caches the FPS selection
+        _sync(device)
+        t0 = time.perf_counter()
+        model(data)
+        _sync(device)
+    return time.perf_counter() - t0
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def graph_devices(data) -> list[str]:
+    """The devices the graph's tensors (synapse and site CSR included) are on."""
+    return sorted({str(v.device) for _, v in data if isinstance(v, torch.Tensor)})
 
 
 def per_edge_loop_estimate(data, n_edges: int, overrides: dict) -> dict:
@@ -295,6 +319,56 @@ def plot_time_to_accuracy(res: dict) -> None:
     save_figure(fig, ROOT / "figures", figure_name("time_to_accuracy", f"synthetic {res['neurons']} neurons"))
 
 
+def minibatch_epoch(data, batch_size: int, fanouts, device=None, *, workers: int = 0,
+                    bf16: bool | None = None) -> tuple[dict, torch.nn.Module]:
+    """One mini-batch epoch of the fused model over all training seeds (batches of
+    ``batch_size`` seeds with their sampled ``fanouts`` neighbourhoods, AdamW steps).
+
+    The graph stays on the CPU, where the loader samples; each batch is copied to ``device``
+    with ``non_blocking=True``, from pinned memory when ``device`` is CUDA. ``workers``:
+    DataLoader worker processes that sample. ``bf16``: autocast (default: on CUDA only).
+    Returns wall and CPU seconds, steps and peak memory (CUDA allocator, else process RSS),
+    and the trained model.
+    """
+    from synhelpers.graph.sampler import NeighborBatchLoader
+    from synhelpers.models import ModelConfig
+    from synhelpers.train.minibatch import training_seeds
+    from synhelpers.train.module import NodeClassifier, train_class_counts
+
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    cuda = device.type == "cuda"
+    bf16 = cuda if bf16 is None else bf16
+    torch.manual_seed(0)
+    counts = {"cell_class": train_class_counts(data, "cell_class").tolist()}
+    module = NodeClassifier("hybrid", ModelConfig.from_data(data, ["cell_class"]), TrainConfig(),
+                            ["cell_class"], counts).train().to(device)
+    model, opt = module.model, module.configure_optimizers()
+    seeds = training_seeds(data, ["cell_class"])
+    loader = NeighborBatchLoader(data, seeds, list(fanouts), int(batch_size), seed=0,
+                                 seed_sites_only=getattr(model, "sites_reach_own_output_only", False),
+                                 num_workers=workers, pin_memory=cuda)
+    if cuda:
+        torch.cuda.reset_peak_memory_stats(device)
+    t0, c0, steps = time.perf_counter(), time.process_time(), 0
+    for batch in loader:
+        batch = batch.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = module.training_step(batch, steps)  # the step every training mode runs
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        steps += 1
+    _sync(device)
+    return ({"neurons": int(data.num_nodes), "seeds": int(seeds.numel()), "batch_size": int(batch_size),
+            "fanouts": list(fanouts), "steps": steps, "workers": workers, "device": str(device),
+            "bf16_autocast": bool(bf16), "pinned_memory": cuda,
+            "epoch_s": time.perf_counter() - t0, "epoch_cpu_s": time.process_time() - c0,
+            "peak_rss_after_epoch_mb": _peak_rss_mb(),
+            "cuda_max_allocated_mb": torch.cuda.max_memory_allocated(device) / 2**20 if cuda else None,
+            "cuda_max_reserved_mb": torch.cuda.max_memory_reserved(device) / 2**20 if cuda else None},
+            model)
+
+
 def cmd_minibatch_epoch(args) -> None:
     """One mini-batch epoch over all training neurons: wall time and peak RSS, then a layer-wise
     evaluation. The graph is generated (if needed) in a child process, so this process's peak
@@ -302,11 +376,7 @@ def cmd_minibatch_epoch(args) -> None:
     import subprocess
 
     from synhelpers.graph import load_graph
-    from synhelpers.models import ModelConfig
-    from synhelpers.train.config import TrainConfig
     from synhelpers.train.inference import whole_graph_logits
-    from synhelpers.train.minibatch import SeedDataModule, training_seeds
-    from synhelpers.train.module import NodeClassifier, train_class_counts
 
     root = args.data_root or ROOT / "data" / "bench"
     code = (f"import sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); import bench_train, pathlib; "
@@ -315,36 +385,14 @@ def cmd_minibatch_epoch(args) -> None:
     torch.set_num_threads(args.threads or torch.get_num_threads())
     data = load_graph(root / f"synthetic_{args.neurons}_s0" / "graph")
     rss_loaded = _peak_rss_mb()
-    torch.manual_seed(0)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # the graph stays on the CPU
-    counts = {"cell_class": train_class_counts(data, "cell_class").tolist()}
-    module = NodeClassifier("hybrid", ModelConfig.from_data(data, ["cell_class"]), TrainConfig(),
-                            ["cell_class"], counts).train().to(device)
-    model, opt = module.model, module.configure_optimizers()
-    seeds = training_seeds(data, ["cell_class"])
-    loader = SeedDataModule(data, seeds, args.fanouts, args.batch_size, 0, seed_sites_only=True)
-    loader.trainer = type("T", (), {"world_size": 1, "global_rank": 0})()
-    t0, c0, steps = time.perf_counter(), time.process_time(), 0
-    for batch in loader.train_dataloader():
-        batch = batch.to(device)
-        loss = module.training_step(batch, steps)  # the step every training mode runs
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        steps += 1
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    epoch_s, epoch_cpu, rss_train = time.perf_counter() - t0, time.process_time() - c0, _peak_rss_mb()
+    epoch, model = minibatch_epoch(data, args.batch_size, args.fanouts, device)
+    res = {"kind": "minibatch_epoch", **epoch, "peak_rss_after_load_mb": rss_loaded}
     t0, c0 = time.perf_counter(), time.process_time()
     whole_graph_logits(model, data, args.eval_chunk, device)
-    res = {"kind": "minibatch_epoch", "neurons": int(data.num_nodes), "seeds": int(seeds.numel()),
-           "batch_size": args.batch_size, "fanouts": list(args.fanouts), "steps": steps,
-           "epoch_s": epoch_s, "epoch_cpu_s": epoch_cpu, "peak_rss_after_load_mb": rss_loaded,
-           "peak_rss_after_epoch_mb": rss_train,
-           "eval_chunk": args.eval_chunk, "layerwise_eval_s": time.perf_counter() - t0,
-           "layerwise_eval_cpu_s": time.process_time() - c0,
-           "peak_rss_after_eval_mb": _peak_rss_mb(), "machine": machine(),
-           "cuda_max_allocated_mb": torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None}
+    res.update({"eval_chunk": args.eval_chunk, "layerwise_eval_s": time.perf_counter() - t0,
+                "layerwise_eval_cpu_s": time.process_time() - c0,
+                "peak_rss_after_eval_mb": _peak_rss_mb(), "machine": machine()})
     res["machine"]["load_average_end"] = os.getloadavg()
     print(res, flush=True)
     write_json(RESULTS / f"train_minibatch_epoch_{args.neurons}.json", res)

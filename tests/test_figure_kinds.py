@@ -25,7 +25,7 @@ DEFAULT_MAX = (1800, 1600)
 @pytest.fixture(scope="module")
 def runs(graph, graph_dir, tmp_path_factory):
     """A baseline and a 2-seed, 2-epoch sage run of cell class on the test connectome."""
-    from synhelpers.runs import TrainConfig, run_baseline, run_training
+    from synhelpers.train import TrainConfig, run_baseline, run_training
 
     d = tmp_path_factory.mktemp("runs")
     run_baseline(graph_dir, d / "baseline")
@@ -43,7 +43,7 @@ def _figures(graph, runs_dir, tables_dir):
     """kind -> figure, as the notebooks and the quickstart draw them."""
     import pandas as pd
 
-    from synhelpers.runs.predict import predict
+    from synhelpers.answers.predict import predict
 
     sage, base = read_json(runs_dir / "sage" / "metrics.json"), read_json(runs_dir / "baseline" / "metrics.json")
     na = {"model": "original", "not_applicable": True, "seeds": []}
@@ -106,7 +106,7 @@ def test_ablation_draws_na_inside_the_axes_and_the_baseline(runs):
 
 
 def test_reliability_legend_sits_above_the_bars(runs, graph):
-    from synhelpers.runs.predict import predict
+    from synhelpers.answers.predict import predict
 
     fig = plot_reliability(predict(runs / "sage", graph), "cell_class")
     ax = fig.axes[0]
