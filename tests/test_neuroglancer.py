@@ -22,9 +22,9 @@ from synhelpers.answers.prediction_table import (  # noqa: E402
     read_predictions,
     write_predictions,
 )
-from synhelpers.figures.cli import register  # noqa: E402
 from synhelpers.tables import from_frames, load_tables  # noqa: E402
 from synhelpers.tables.contract import Connectome  # noqa: E402
+from synhelpers.views.cli import register  # noqa: E402
 from synhelpers.views.navis_export import (  # noqa: E402
     attach_connectors,
     connector_table,
