@@ -76,3 +76,21 @@ def test_budget_leaves_validation_and_test_untouched_and_round_trips(graph, grap
     assert bool((back.train_mask == few.train_mask).all())
     assert bool((back.labelled_mask.numpy() == lab).all())
     assert bool((back.val_mask == graph.val_mask).all())
+
+
+def test_baseline_cli_takes_a_label_budget_and_saves_it(graph, graph_dir, tmp_path):
+    import pandas as pd
+
+    from synhelpers.cli import main
+    from synhelpers.io import read_json
+
+    out = tmp_path / "b"
+    assert main(["baseline", "--graph", str(graph_dir), "--out", str(out), "--labels-per-class", "2"]) == 0
+    saved = pd.read_parquet(out / "splits" / "split0.parquet")
+    y = graph.y_cell_class.numpy()
+    assert set(pd.Series(y[saved["labelled"].to_numpy()]).value_counts()) == {2}
+    assert (saved["split"] == "train").sum() == graph.train_mask.sum()
+    assert read_json(out / "metrics.json")["config"]["labels_per_class"] == 2
+    for bad in (["--labelled", "0"], ["--labelled", "0.1", "--labels-per-class", "2"]):
+        with pytest.raises(SystemExit):
+            main(["baseline", "--graph", str(graph_dir), "--out", str(out), *bad])

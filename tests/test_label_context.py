@@ -176,3 +176,20 @@ def test_on_the_synthetic_graph(graph):
     none = label_context(graph.edge_index, graph.edge_weight, y, torch.zeros_like(known), c)
     assert torch.all(none[:, [c, 2 * c + 1]] == 1)
     assert float(ctx[:, c].mean()) < 0.6
+
+
+def test_fill_shares_unread_partners_over_classes():
+    """A fill equal to the one-hot true labels gives the context of knowing every label; a
+    uniform fill puts no mass on unknown except for neurons without partners."""
+    ei, w, y, train, _, _ = _graph()
+    y[y < 0] = 0
+    onehot = torch.nn.functional.one_hot(y, C).float()
+    filled = label_context(ei, w, y, train, C, fill=onehot)
+    torch.testing.assert_close(filled, label_context(ei, w, y, torch.ones_like(train), C))
+    uniform = label_context(ei, w, y, train, C, fill=torch.full((40, C), 1 / C))
+    assert not torch.equal(uniform, label_context(ei, w, y, train, C))
+    has_in = torch.zeros(40, dtype=torch.bool)
+    has_in[ei[1, ei[0] != ei[1]]] = True
+    assert torch.all(uniform[has_in, C] == 0) and torch.all(uniform[~has_in, C] == 1)
+    with pytest.raises(ValueError, match="fill"):
+        label_context(ei, w, y, train, C, fill=onehot[:, :2])

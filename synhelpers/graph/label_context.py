@@ -22,14 +22,15 @@ __all__ = ["label_context", "label_trick_context", "label_trick_split", "known_m
 
 
 def label_context(edge_index: torch.Tensor, edge_weight: torch.Tensor, y: torch.Tensor,
-                  known: torch.Tensor, num_classes: int, *, self_loops: bool = False) -> torch.Tensor:
+                  known: torch.Tensor, num_classes: int, *, self_loops: bool = False,
+                  fill: torch.Tensor | None = None) -> torch.Tensor:
     """Synapse-weighted class composition of each neuron's input and output partners.
 
     ``in[v, c] = sum_{u->v, u != v} w_uv [lab(u) = c] / sum_{u->v, u != v} w_uv`` with
     ``lab(u) = y[u]`` if ``known[u]`` and ``y[u] >= 0``, else the extra class ``C`` (unknown);
     ``out`` likewise over ``v -> u``.
 
-    Vectorised (two ``index_put_`` accumulations, float64, then float32). Autapses (``u == v``)
+    Vectorised (two ``index_add_`` accumulations, float64, then float32). Autapses (``u == v``)
     are skipped unless ``self_loops``: with them a neuron's own label would be in its own row.
     So, by default, row ``v`` depends only on the labels of ``v``'s partners ``u != v``: fitting
     a per-neuron model (no message passing) on rows of known neurons is leave-one-out by
@@ -42,6 +43,9 @@ def label_context(edge_index: torch.Tensor, edge_weight: torch.Tensor, y: torch.
         known: (N,) bool, the neurons whose label may be read; others count as unknown.
         num_classes: C.
         self_loops: count autapses (off by default, see above).
+        fill: optional (N, C) class probabilities for the neurons whose label is not read:
+            their synapses are shared by these instead of going to "unknown". A fill computed
+            from a label must not reach that label's row: cross-fit it (bench_peers.py).
 
     Returns:
         (N, 2 * (C + 1)) float32: ``[in_0 .. in_{C-1}, in_unknown, out_0 .. out_unknown]``; each
@@ -56,7 +60,7 @@ def label_context(edge_index: torch.Tensor, edge_weight: torch.Tensor, y: torch.
         >>> ctx[0].tolist()     # in: from neuron 2, whose label is not known
         [0.0, 0.0, 1.0, 0.0, 0.0, 1.0]
     """
-    n, c = int(y.shape[0]), int(num_classes)
+    c = int(num_classes)
     if y.numel() and int(y.max()) >= c:
         raise ValueError(f"label_context: y holds class {int(y.max())} but num_classes is {c}")
     if known.shape != y.shape or known.dtype != torch.bool:
@@ -67,16 +71,30 @@ def label_context(edge_index: torch.Tensor, edge_weight: torch.Tensor, y: torch.
     if not self_loops:
         keep = pre != post
         pre, post, w = pre[keep], post[keep], w[keep]
-    lab = torch.where(known & (y >= 0), y, torch.full_like(y, c))
+    share = _shares(y, known, c, fill)
     halves = []
     for me, partner in ((post, pre), (pre, post)):  # inputs of `post`, then outputs of `pre`
-        comp = torch.zeros(n, c + 1, dtype=torch.float64)
-        comp.index_put_((me, lab[partner]), w, accumulate=True)
+        comp = torch.zeros_like(share).index_add_(0, me, w[:, None] * share[partner])
         total = comp.sum(1, keepdim=True)
         comp = torch.where(total > 0, comp / total.clamp_min(1e-300), comp)
         comp[total[:, 0] <= 0, c] = 1.0
         halves.append(comp)
     return torch.cat(halves, 1).float()
+
+
+def _shares(y: torch.Tensor, known: torch.Tensor, c: int, fill: torch.Tensor | None) -> torch.Tensor:
+    """(N, C + 1) float64: how each neuron's synapses count as a partner (one-hot of its read
+    label, or of "unknown"; with ``fill``, the fill's probabilities for the unread ones)."""
+    n = int(y.shape[0])
+    lab = torch.where(known & (y >= 0), y, torch.full_like(y, c))
+    share = torch.nn.functional.one_hot(lab, c + 1).to(torch.float64)
+    if fill is not None:
+        if fill.shape != (n, c):
+            raise ValueError(f"label_context: fill must be (N, C) = ({n}, {c}); got {tuple(fill.shape)}")
+        soft = lab == c
+        share[soft] = torch.cat([fill[soft].to(torch.float64),
+                                 torch.zeros(int(soft.sum()), 1, dtype=torch.float64)], 1)
+    return share
 
 
 def known_mask(num_nodes: int, idx: torch.Tensor) -> torch.Tensor:

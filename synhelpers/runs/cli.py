@@ -16,7 +16,15 @@ from __future__ import annotations
 
 import argparse
 
-from ..cliargs import existing_dir, nonneg_int, parse_value, plural, positive_int, writable_dir
+from ..cliargs import (
+    budget_fraction,
+    existing_dir,
+    nonneg_int,
+    parse_value,
+    plural,
+    positive_int,
+    writable_dir,
+)
 from ..models.config import TASK_COLUMNS
 from ..profile import apply_profile_caps
 from .cli_answers import register_answers, register_suggest
@@ -149,7 +157,9 @@ def _baseline(args: argparse.Namespace) -> int:
     note = apply_profile_caps(args, ("splits",))
     if note:
         print(note)
-    r = run_baseline(args.graph, args.out, BaselineConfig(label=args.label, splits=args.splits))
+    r = run_baseline(args.graph, args.out, BaselineConfig(label=args.label, splits=args.splits,
+                                                          labelled=args.labelled,
+                                                          labels_per_class=args.labels_per_class))
     m, sd = r["mean"], r["std"]
     ceil = r.get("ceiling")
     extra = (f" (synthetic ceiling: accuracy {ceil['accuracy']:.3f}, macro-F1 {ceil['macro_f1']:.3f})"
@@ -253,6 +263,13 @@ def register(subparsers) -> None:
     p.add_argument("--label", default=b.label, help=f"label column (default {b.label})")
     p.add_argument("--splits", type=positive_int, default=b.splits,
                    help="repeat over K splits, drawn as `train --splits K` draws them")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--labelled", type=budget_fraction, default=None,
+                        help="label budget: keep this fraction of each class's labelled training "
+                             "neurons (stratified, seeded, at least 1 per class; saved in "
+                             "OUT/splits/); validation and test are untouched")
+    budget.add_argument("--labels-per-class", type=positive_int, default=None,
+                        help="label budget: keep this many labelled training neurons per class")
     p.set_defaults(func=_baseline)
     m = subparsers.add_parser("models", help="list the model registry and the views each model needs")
     m.set_defaults(func=_models)
