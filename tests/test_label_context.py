@@ -193,3 +193,42 @@ def test_fill_shares_unread_partners_over_classes():
     assert torch.all(uniform[has_in, C] == 0) and torch.all(uniform[~has_in, C] == 1)
     with pytest.raises(ValueError, match="fill"):
         label_context(ei, w, y, train, C, fill=onehot[:, :2])
+
+
+def _bench_peers():
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "benchmarks"
+    sys.path.insert(0, str(root))
+    spec = importlib.util.spec_from_file_location("bench_peers", root / "bench_peers.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_cross_fitted_fill_hides_each_training_label_from_its_own_row(graph):
+    """The benchmark's one round of filling in (a model's soft predictions for unlabelled
+    partners): a labelled training neuron's row is unchanged when its label flips (not read
+    in one hop, nor through a partner's prediction), and no validation, test or out-of-budget
+    training label is read."""
+    from synhelpers.graph.split import apply_label_budget, label_budget
+
+    bench = _bench_peers()
+    y = graph.y_cell_class
+    few = apply_label_budget(graph, label_budget(y.numpy(), graph.train_mask.numpy(), per_class=6))
+    base = bench.filled_features(few, 1.0)
+    lab = torch.nonzero(few.train_mask & (y >= 0)).flatten()[:3].tolist()
+    for i in lab:
+        flipped = few.clone()
+        flipped.y_cell_class = y.clone()
+        flipped.y_cell_class[i] = (int(y[i]) + 1) % len(graph.label_names["cell_class"])
+        feats = bench.filled_features(flipped, 1.0)
+        assert np.array_equal(feats[i], base[i])
+        assert not np.array_equal(feats, base)  # other rows do read it: the test can fail
+    corrupt = few.clone()
+    corrupt.y_cell_class = y.clone()
+    hidden = few.val_mask | few.test_mask | (graph.train_mask & ~few.train_mask)  # + out of budget
+    corrupt.y_cell_class[hidden] = torch.randint(-1, 3, (int(hidden.sum()),))
+    assert np.array_equal(bench.filled_features(corrupt, 1.0), base)
