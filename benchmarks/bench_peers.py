@@ -223,17 +223,19 @@ def plot(res: dict, out_dir: Path) -> list[Path]:
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     budgets = [float(b) for b in res["budgets"]]
-    for m in METHODS:
+    for i, m in enumerate(METHODS):
         stats = [_ms([r["test_macro_f1"] for r in res["runs"][m][str(b)]]) for b in budgets]
         mean, sd = np.array(stats).T
-        ax.errorbar(budgets, mean, yerr=sd, marker="o", capsize=3, label=m)
+        dodge = np.array(budgets) * 1.04 ** (i - (len(METHODS) - 1) / 2)  # error bars side by side
+        style = {"ls": "--", "c": "k", "marker": "s"} if m == "lr_selected" else {"marker": "o"}
+        ax.errorbar(dodge, mean, yerr=sd, capsize=3, label=m, **style)
     if res.get("ceiling_macro_f1"):
         ax.axhline(res["ceiling_macro_f1"] * 100, ls="--", c="grey", lw=1, label="generator ceiling")
     ax.set_xscale("log")
     ax.set_xticks(budgets, [f"{b:.0%}" if b < 1 else "all" for b in budgets])
     ax.set_xlabel("labelled fraction of the training split (stratified)")
     ax.set_ylabel("test macro-F1 (%)")
-    ax.set_title(f"{res['dataset']} (synthetic), {res['label']}: mean ± std over "
+    ax.set_title(f"{res['dataset']}, {res['label']}: test macro-F1, mean ± std over "
                  f"{res['seeds']} seeds; NTAC {res['ntac_version']}", fontsize=9)
     ax.legend(fontsize=8)
     name = figure_name("peers", res["label"], res["dataset"], f"{res['seeds']} seeds")
