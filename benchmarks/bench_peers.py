@@ -166,8 +166,8 @@ def filled_features(data, c: float, folds: int = 5, seed: int = 0, source: str =
 
 def one_setting(data, fraction: float, seed: int) -> dict:
     """Every method on split ``seed`` with the label budget ``fraction`` drawn with ``seed``."""
+    from synhelpers.graph import apply_label_budget, label_budget, with_split
     from synhelpers.graph.label_context import label_context
-    from synhelpers.graph.split import apply_label_budget, label_budget, with_split
     from synhelpers.runs.baseline import baseline_features
 
     split = with_split(data, seed)
