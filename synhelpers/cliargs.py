@@ -55,6 +55,17 @@ def fraction(text: str) -> float:
     return value
 
 
+def budget_fraction(text: str) -> float:
+    """A float in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {value}")
+    return value
+
+
 def existing_dir(text: str) -> Path:
     """A folder that exists."""
     p = Path(text)

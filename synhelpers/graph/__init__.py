@@ -5,6 +5,8 @@
 - :mod:`.union`     ``build_union``: several connectomes in one graph
 - :mod:`.views`     ``subgraph``, ``inductive_train_graph``
 - :mod:`.features`, :mod:`.labels`, :mod:`.split`, :mod:`.synapses`: the builder's steps
+- :mod:`.label_context` the known types of each neuron's partners as features (label trick);
+  import ``label_context`` from it (the module has the function's name)
 - :mod:`.config`    ``GraphConfig`` (cheap to import)
 """
 
@@ -17,5 +19,8 @@ _EXPORTS = {
     "graph_fingerprint": ".cache", "load_data": ".cache", "build_union": ".union",
     "subgraph": ".views", "inductive_train_graph": ".views",
     "node_features": ".features", "make_split": ".split", "split_frame": ".split", "with_split": ".split",
+    "label_budget": ".split", "apply_label_budget": ".split",
+    "label_trick_split": ".label_context",
+    "label_trick_context": ".label_context",
 }
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

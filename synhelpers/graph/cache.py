@@ -131,13 +131,19 @@ def _read_split(data: Data, split_file: Path, graph_file: Path) -> None:
         bad = np.flatnonzero(code < 0)[:5].tolist()
         raise GraphError(f"{split_file}, column 'split': values must be train/val/test; rows {bad}")
     set_split(data, code.astype(np.int8))
+    if "labelled" in sf.columns:  # a label budget (split.label_budget): only these train labels
+        labelled = torch.from_numpy(sf["labelled"].to_numpy(bool))
+        data.labelled_mask = labelled
+        data.train_mask = data.train_mask & labelled
 
 
 def load_graph(out_dir: str | Path) -> Data:
     """Load a graph written by :func:`build_cached` or :func:`save_graph`, after checking that
     ``graph.pt`` is the one ``graph.json`` describes.
 
-    The split is read from ``split.parquet`` (so an edited or shared split file is honoured).
+    The split is read from ``split.parquet`` (so an edited or shared split file is honoured);
+    its optional bool column ``labelled`` is a label budget: the training split is then only
+    the neurons marked True (see :func:`synhelpers.graph.split.label_budget`).
     """
     out_dir = Path(out_dir)
     f = out_dir / "graph.pt"

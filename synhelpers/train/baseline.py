@@ -28,8 +28,8 @@ from torch_geometric.data import Data
 from ..errors import ConfigError
 from ..graph.build import check_labels
 from ..graph.cache import load_graph
-from ..graph.split import with_split
-from ..io import write_json
+from ..graph.split import apply_label_budget, label_budget, split_frame, with_split
+from ..io import write_json, write_parquet
 from .config import BaselineConfig
 from .metrics import classification_metrics, summarise_seeds
 from .model_card import synthetic_ceiling
@@ -117,6 +117,18 @@ def fit_quick_baseline(data: Data, cfg: BaselineConfig = BaselineConfig(),
     return out
 
 
+def _budgeted(data: Data, cfg: BaselineConfig, k: int, out) -> Data:
+    """Split ``k``, with the label budget applied and saved as ``out/splits/split<k>.parquet``."""
+    data = with_split(data, k)
+    if cfg.labelled is None and cfg.labels_per_class is None:
+        return data
+    y = data[f"y_{cfg.label}"].numpy()
+    few = apply_label_budget(data, label_budget(y, data.train_mask.numpy(), cfg.labelled,
+                                                cfg.labels_per_class, seed=cfg.seed + k))
+    write_parquet(split_frame(few), Path(out) / "splits" / f"split{k}.parquet")
+    return few
+
+
 def run_baseline(graph_dir: str | Path, out: str | Path, cfg: BaselineConfig = BaselineConfig()) -> dict:
     """Load a graph, fit the quick baseline, write ``out/metrics.json``. Returns its contents."""
     graph_dir = Path(graph_dir)
@@ -126,7 +138,8 @@ def run_baseline(graph_dir: str | Path, out: str | Path, cfg: BaselineConfig = B
         raise ConfigError(f"--label {cfg.label!r}: not a label column of the graph in {graph_dir}; "
                           f"its labels are {have or 'none'}")
     check_labels(data, [cfg.label], str(graph_dir))
-    seed_metrics = [{"split": k, **fit_quick_baseline(with_split(data, k), cfg)} for k in range(cfg.splits)]
+    seed_metrics = [{"split": k, **fit_quick_baseline(_budgeted(data, cfg, k, out), cfg)}
+                    for k in range(cfg.splits)]
     result = {
         "model": "logreg_baseline",
         "task": cfg.label,

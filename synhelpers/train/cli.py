@@ -16,7 +16,15 @@ from __future__ import annotations
 
 import argparse
 
-from ..cliargs import existing_dir, nonneg_int, parse_value, plural, positive_int, writable_dir
+from ..cliargs import (
+    budget_fraction,
+    existing_dir,
+    nonneg_int,
+    parse_value,
+    plural,
+    positive_int,
+    writable_dir,
+)
 from ..drivers.profile import apply_profile_caps
 from ..models.config import TASK_COLUMNS
 from .cli_options import add_fewer_args, add_scale_args, scale_fields, with_fewer_args
@@ -145,7 +153,9 @@ def _baseline(args: argparse.Namespace) -> int:
     from .baseline import run_baseline
 
     apply_profile_caps(args, ("splits",))  # prints what it capped
-    r = run_baseline(args.graph, args.out, BaselineConfig(label=args.label, splits=args.splits))
+    r = run_baseline(args.graph, args.out, BaselineConfig(label=args.label, splits=args.splits,
+                                                          labelled=args.labelled,
+                                                          labels_per_class=args.labels_per_class))
     m, sd = r["mean"], r["std"]
     ceil = r.get("ceiling")
     extra = (f" (synthetic ceiling: accuracy {ceil['accuracy']:.3f}, macro-F1 {ceil['macro_f1']:.3f})"
@@ -248,6 +258,13 @@ def register(subparsers) -> None:
     p.add_argument("--label", default=b.label, help=f"label column (default {b.label})")
     p.add_argument("--splits", type=positive_int, default=b.splits,
                    help="repeat over K splits, drawn as `train --splits K` draws them")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--labelled", type=budget_fraction, default=None,
+                        help="label budget: keep this fraction of each class's labelled training "
+                             "neurons (stratified, seeded, at least 1 per class; saved in "
+                             "OUT/splits/); validation and test are untouched")
+    budget.add_argument("--labels-per-class", type=positive_int, default=None,
+                        help="label budget: keep this many labelled training neurons per class")
     p.set_defaults(func=_baseline)
     m = subparsers.add_parser("models", help="list the model registry and the views each model needs")
     m.set_defaults(func=_models)

@@ -185,6 +185,9 @@ class BaselineConfig:
         seed: random state of the solver.
         splits: fit on K splits (split 0: the graph's own; the others drawn as
             ``TrainConfig.splits`` draws them) and report mean ± std over splits.
+        labelled, labels_per_class: a label budget (at most one): only that fraction of each
+            class's labelled training neurons, or that many per class, keep their label
+            (:func:`synhelpers.graph.split.label_budget`, drawn with ``seed + split``).
     """
 
     label: str = "cell_class"
@@ -192,3 +195,5 @@ class BaselineConfig:
     max_iter: int = 300
     seed: int = 0
     splits: int = 1
+    labelled: float | None = None
+    labels_per_class: int | None = None
