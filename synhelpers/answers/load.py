@@ -31,13 +31,15 @@ import torch
 from ..errors import RunError
 from ..graph.cache import graph_fingerprint, load_data
 from ..graph.config import SPLITS
+from ..graph.label_context import with_label_context
 from ..io import read_json
 from ..models import ModelConfig, build_model, get_spec
 from ..train.checks import check_views
 from ..train.config import TrainConfig
 from ..train.vocab import Alignment, align_graph, label_strings
 
-__all__ = ["LoadedRun", "load_run", "load_model", "prepare_graph", "PreparedGraph"]
+__all__ = ["LoadedRun", "load_run", "load_model", "prepare_graph", "PreparedGraph",
+           "with_run_context"]
 
 
 @dataclass
@@ -245,6 +247,15 @@ def _connectome_names(data) -> np.ndarray:
     return names[conn]
 
 
+def with_run_context(run: LoadedRun, graph, known):
+    """``graph`` as the run's models read it: with label-context features from the ``known``
+    neurons' labels when the run was trained with ``label_context`` (on the run's own graph,
+    its labelled training neurons; never validation or test labels), else unchanged."""
+    if not run.train_config.label_context:
+        return graph
+    return with_label_context(graph, run.label_columns, known)
+
+
 def _as_graph(data):
     """A graph from a graph, a graph or tables folder, or in-memory tables (a ``Connectome``,
     built with the default settings, as ``build`` would)."""
@@ -275,7 +286,8 @@ def prepare_graph(run: LoadedRun, data, *, new_connectome: bool = False) -> Prep
         split = np.full(data.num_nodes, "unlabelled", dtype=object)
         for name in SPLITS:
             split[data[f"{name}_mask"].numpy() & labelled] = name
-        return PreparedGraph(data, False, {c: label_strings(data, c) for c in cols}, split,
+        return PreparedGraph(with_run_context(run, data, data.train_mask), False,
+                             {c: label_strings(data, c) for c in cols}, split,
                              _connectome_names(data), fp)
     if not new_connectome:
         raise RunError(_refusal(run, fp))
@@ -284,6 +296,8 @@ def prepare_graph(run: LoadedRun, data, *, new_connectome: bool = False) -> Prep
     check_views(run.model_name, graph)
     labelled = np.any([pd.notna(alignment.true_labels[c]) for c in cols], axis=0)
     split = np.where(labelled, "test", "unlabelled").astype(object)
+    # a connectome the run never saw: none of its labels is an input (all are scored)
+    graph = with_run_context(run, graph, torch.zeros(int(graph.num_nodes), dtype=torch.bool))
     return PreparedGraph(graph, True, alignment.true_labels, split, _connectome_names(data), fp,
                          alignment)
 

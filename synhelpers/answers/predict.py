@@ -90,6 +90,9 @@ def _metadata(run: LoadedRun, prep: PreparedGraph, combine: str) -> dict:
         "run_fingerprint": run.fingerprint, "data_fingerprint": prep.fingerprint,
         "new_connectome": prep.new_connectome,
         "alignment": prep.alignment.summary() if prep.alignment else None,
+        "label_context": (None if not run.train_config.label_context else
+                          "none (a connectome the run never saw)" if prep.new_connectome else
+                          "the labelled training neurons of the run's graph"),
     }
 
 

@@ -28,7 +28,7 @@ from ..graph.cache import graph_fingerprint, load_data
 from ..io import read_json
 from .active import mc_dropout_probs, rank_candidates
 from .config import STRATEGIES, SuggestConfig
-from .load import load_run
+from .load import load_run, with_run_context
 
 __all__ = ["suggest", "load_trained", "SUGGEST_COLUMNS"]
 
@@ -64,7 +64,7 @@ def load_trained(run_dir, data=None, seed_index: int = 0):
                        f"(fingerprint {graph_fingerprint(data)} != {metrics.get('data_fingerprint')})")
     entry = seeds[seed_index]
     run = load_run(run_dir, split=int(entry.get("split", 0)), seeds=[int(entry["seed"])])
-    return run.model, metrics, data
+    return run.model, metrics, with_run_context(run, data, data.train_mask)
 
 
 def _inputs(model, data, column: str, strategy: str, mc_samples: int, seed: int) -> dict:

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["label_context", "label_trick_context", "label_trick_split", "known_mask"]
+__all__ = ["label_context", "label_trick_context", "label_trick_split", "known_mask",
+           "context_width", "with_label_context"]
 
 
 def label_context(edge_index: torch.Tensor, edge_weight: torch.Tensor, y: torch.Tensor,
@@ -154,3 +155,26 @@ def label_trick_context(edge_index: torch.Tensor, edge_weight: torch.Tensor, y: 
         raise ValueError(f"label_trick_context: input_idx holds neurons whose labels are not "
                          f"allowed as inputs (validation/test or unlabelled), e.g. rows {bad}")
     return label_context(edge_index, edge_weight, y, known, num_classes)
+
+
+def context_width(data, columns) -> int:
+    """Width of :func:`with_label_context`'s features: ``sum_c 2 (C_c + 1)``."""
+    return sum(2 * (len(data.label_names[c]) + 1) for c in columns)
+
+
+def with_label_context(data, columns, known: torch.Tensor):
+    """A shallow copy of ``data`` whose node features ``x`` (N, F) gain the label context of
+    every column in ``columns``: (N, F + :func:`context_width`), read from the labels of the
+    ``known`` (N,) bool neurons only (e.g. the labelled training neurons; in a training step
+    the label trick's inputs). The composition uses ``edge_weight`` (synapse counts)."""
+    import copy
+
+    known = known.to(data.edge_index.device)
+    parts = [data.x]
+    for c in columns:
+        y = data[f"y_{c}"]
+        parts.append(label_context(data.edge_index, data.edge_weight, y, known & (y >= 0),
+                                   len(data.label_names[c])).to(data.x.device, data.x.dtype))
+    out = copy.copy(data)
+    out.x = torch.cat(parts, dim=1)
+    return out

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 
 from ..cliargs import (
-    budget_fraction,
     existing_dir,
     nonneg_int,
     parse_value,
@@ -27,7 +26,13 @@ from ..cliargs import (
 )
 from ..drivers.profile import apply_profile_caps
 from ..models.config import TASK_COLUMNS
-from .cli_options import add_fewer_args, add_scale_args, scale_fields, with_fewer_args
+from .cli_options import (
+    add_budget_args,
+    add_fewer_args,
+    add_scale_args,
+    scale_fields,
+    with_fewer_args,
+)
 from .config import MODES, BaselineConfig, TrainConfig
 
 __all__ = ["register", "parse_overrides", "plural"]
@@ -118,7 +123,8 @@ def _train(args: argparse.Namespace) -> int:
         aux_weight=args.aux_weight, accelerator=args.accelerator, devices=devices,
         precision=args.precision, num_threads=args.threads,
         progress="none" if args.quiet else args.progress, model_overrides=overrides,
-        **scale_fields(args))
+        labelled=args.labelled, labels_per_class=args.labels_per_class,
+        label_context=args.label_context, **scale_fields(args))
     cfg = with_fewer_args(cfg, args)
     from ..graph.cache import load_data
 
@@ -258,13 +264,7 @@ def register(subparsers) -> None:
     p.add_argument("--label", default=b.label, help=f"label column (default {b.label})")
     p.add_argument("--splits", type=positive_int, default=b.splits,
                    help="repeat over K splits, drawn as `train --splits K` draws them")
-    budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--labelled", type=budget_fraction, default=None,
-                        help="label budget: keep this fraction of each class's labelled training "
-                             "neurons (stratified, seeded, at least 1 per class; saved in "
-                             "OUT/splits/); validation and test are untouched")
-    budget.add_argument("--labels-per-class", type=positive_int, default=None,
-                        help="label budget: keep this many labelled training neurons per class")
+    add_budget_args(p)
     p.set_defaults(func=_baseline)
     m = subparsers.add_parser("models", help="list the model registry and the views each model needs")
     m.set_defaults(func=_models)

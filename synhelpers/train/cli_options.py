@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..cliargs import nonneg_int, parse_value, positive_int
+from ..cliargs import budget_fraction, nonneg_int, parse_value, positive_int
 from .config import TrainConfig
 
 __all__ = ["add_scale_args", "scale_fields", "add_fewer_args", "with_fewer_args"]
@@ -67,6 +67,18 @@ def scale_fields(args: argparse.Namespace) -> dict:
             "num_nodes": args.num_nodes, "strategy": args.strategy}
 
 
+def add_budget_args(p) -> None:
+    """The label-budget flags, the same for ``train`` and ``baseline`` (so both draw the same
+    labelled neurons: stratified, seeded by the split)."""
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--labelled", type=budget_fraction, default=None,
+                        help="label budget: keep this fraction of each class's labelled training "
+                             "neurons (stratified, seeded, at least 1 per class; saved in "
+                             "OUT/splits/); validation and test are untouched")
+    budget.add_argument("--labels-per-class", type=positive_int, default=None,
+                        help="label budget: keep this many labelled training neurons per class")
+
+
 def add_fewer_args(p) -> None:
     """Flags of augmentation, test-time augmentation and class-balanced losses."""
     d = TrainConfig()
@@ -85,6 +97,10 @@ def add_fewer_args(p) -> None:
            "counts come from the training labels")
     a("--loss-param", action="append", default=[], metavar="KEY=VALUE",
       help="loss parameter, e.g. --loss focal --loss-param gamma=2 (repeatable)")
+    a("--label-context", action="store_true",
+      help="give the model the known types of each neuron's partners (training labels only; "
+           "the label trick keeps a neuron's own label out of its prediction)")
+    add_budget_args(p)
 
 
 def with_fewer_args(cfg: TrainConfig, args: argparse.Namespace) -> TrainConfig:

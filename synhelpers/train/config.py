@@ -78,6 +78,19 @@ class TrainConfig:
             the training labels.
         loss_params: keyword arguments of the loss, e.g. ``{"gamma": 2.0}`` for ``focal``.
         tta_augment: augmentation of the TTA views; None: the same as ``augment``.
+        labelled, labels_per_class: a label budget (at most one), as ``baseline`` takes it:
+            only that fraction of each class's labelled training neurons, or that many per
+            class, keep their label (:func:`synhelpers.graph.split.label_budget`, drawn with
+            the split's index as seed, so ``baseline`` and ``train`` get the same labelled
+            sets); saved as ``splits/split<k>.parquet`` in the run folder.
+        label_context: give the model, as extra node features, the synapse-weighted class
+            composition of each neuron's input and output partners over the *known* labels
+            (:mod:`synhelpers.graph.label_context`). In training the label trick applies:
+            each step a random ``label_trick_rate`` of the labelled training neurons are the
+            inputs and only the others are the loss's targets, so no neuron's own label
+            reaches its own prediction; validation, test and answers read the training labels
+            only, never validation or test labels.
+        label_trick_rate: the fraction of labelled training neurons that are inputs in a step.
 
     Example:
         >>> TrainConfig(model="sage").patience
@@ -118,6 +131,10 @@ class TrainConfig:
     loss: str = "ce"
     loss_params: dict = field(default_factory=dict)
     tta_augment: str | None = None
+    labelled: float | None = None
+    labels_per_class: int | None = None
+    label_context: bool = False
+    label_trick_rate: float = 0.5
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -134,6 +151,14 @@ class TrainConfig:
             raise ValueError("lr must be > 0; weight_decay and aux_weight >= 0")
         self._check_scale()
         self._check_fewer_labels()
+        if self.labelled is not None and self.labels_per_class is not None:
+            raise ValueError("give at most one label budget: labelled or labels_per_class")
+        if self.labelled is not None and not 0.0 < float(self.labelled) <= 1.0:
+            raise ValueError(f"labelled must be a fraction in (0, 1], got {self.labelled}")
+        if self.labels_per_class is not None and int(self.labels_per_class) < 1:
+            raise ValueError(f"labels_per_class must be >= 1, got {self.labels_per_class}")
+        if not 0.0 < float(self.label_trick_rate) < 1.0:
+            raise ValueError(f"label_trick_rate must be in (0, 1), got {self.label_trick_rate}")
         self._check_model_overrides()
 
     def _check_model_overrides(self) -> None:

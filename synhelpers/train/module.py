@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from ..graph.label_context import known_mask, label_trick_split, with_label_context
 from ..models import ModelConfig, ModelOutput, build_model
 from .augmenting import ForwardAugment, point_augmentation
 from .config import TrainConfig
@@ -111,6 +112,9 @@ class NodeClassifier(L.LightningModule):
         self.loss_fn = get_loss(self.train_cfg.loss, **self.train_cfg.loss_params)
         self.columns = list(columns)
         self.class_counts = {c: torch.tensor(n, dtype=torch.long) for c, n in counts.items()}
+        self._train_graph = val_graph  # the whole training graph (label contexts of mini-batches)
+        if val_graph is not None and self.train_cfg.label_context:
+            val_graph = self.with_context(val_graph)  # training labels only, every epoch the same
         self.evaluator = GraphEvaluator(val_graph, eval_chunk_size) if val_graph is not None else None
         self._augment: ForwardAugment | None = None  # built at the first step, on its device
         self._sums = torch.zeros(3, dtype=torch.float64)  # main * seeds, aux * seeds, seeds
@@ -158,9 +162,41 @@ class NodeClassifier(L.LightningModule):
             aux = aux + heads_loss(view)
         return main, aux
 
-    def training_step(self, batch, batch_idx):
-        out = self(batch, augment=self._train_augment(batch))
+    def with_context(self, data, known: torch.Tensor | None = None):
+        """``data`` with its label-context features (``TrainConfig.label_context``), read from
+        the ``known`` neurons' labels (default: the labelled training neurons of ``data``,
+        never validation or test ones); ``data`` itself when the option is off."""
+        if not self.train_cfg.label_context:
+            return data
+        return with_label_context(data, self.columns, data.train_mask if known is None else known)
+
+    def _training_inputs(self, batch):
+        """The step's input graph and the nodes its loss reads. With label context, the label
+        trick: a random ``label_trick_rate`` of the labelled training neurons are label inputs,
+        and only the others (and no input) are targets of the loss, so no neuron's label
+        reaches its own prediction, in one hop or through a neighbour."""
         mask = seed_mask(batch)
+        if not self.train_cfg.label_context:
+            return batch, mask
+        full = self._train_graph if "n_id" in batch else batch
+        labelled = torch.zeros_like(full.train_mask)
+        for c in self.columns:
+            labelled |= full[f"y_{c}"] >= 0
+        labelled &= full.train_mask
+        inputs, _ = label_trick_split(labelled.nonzero().flatten().cpu(),
+                                      self.train_cfg.label_trick_rate)
+        known = known_mask(int(full.num_nodes), inputs)
+        graph = self.with_context(full, known)
+        if "n_id" not in batch:
+            return graph, mask & ~known.to(mask.device)
+        n_id = batch.n_id.cpu()
+        out = copy.copy(batch)
+        out.x = torch.cat([batch.x, graph.x[n_id, batch.x.shape[1]:].to(batch.x.device)], dim=1)
+        return out, mask & ~known[n_id].to(mask.device)
+
+    def training_step(self, batch, batch_idx):
+        batch, mask = self._training_inputs(batch)
+        out = self(batch, augment=self._train_augment(batch))
         main, aux = self.multitask_loss(out, batch, mask)
         b = float(mask.sum())
         self._sums += torch.tensor([float(main.detach()) * b, float(aux.detach()) * b, b],
@@ -180,7 +216,8 @@ class NodeClassifier(L.LightningModule):
         validation graph), with every neighbour."""
         if data is None:
             return self.evaluator.logits(self.model, self.device, augment=augment)
-        return whole_graph_logits(self.model, data, chunk_size, self.device, augment=augment)
+        return whole_graph_logits(self.model, self.with_context(data), chunk_size, self.device,
+                                  augment=augment)
 
     def validation_scores(self, out, data) -> tuple[float, float, float]:
         """(loss, macro-F1, accuracy) on the validation split, averaged over the columns."""

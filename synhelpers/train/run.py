@@ -31,7 +31,8 @@ import numpy as np
 import torch
 
 from ..graph.cache import graph_fingerprint, load_data
-from ..graph.split import split_frame, with_split
+from ..graph.label_context import with_label_context
+from ..graph.split import apply_label_budget, label_budget, split_frame, with_split
 from ..graph.views import inductive_train_graph
 from ..io import read_json, write_parquet
 from ..models import ModelConfig, get_spec
@@ -235,7 +236,10 @@ def train_one_seed(data, cfg: TrainConfig, seed: int, out_dir: Path, *, columns,
     base = inductive_train_graph(data) if cfg.mode == "inductive" else data
     train_graph = hide_test_labels(base, columns)
     L.seed_everything(seed, workers=True, verbose=False)
-    model_cfg = ModelConfig.from_data(train_graph, columns, **cfg.model_overrides)
+    # with label context the model's node features are the wiring features + the context
+    shape_graph = (with_label_context(train_graph, columns, torch.zeros_like(train_graph.train_mask))
+                   if cfg.label_context else train_graph)
+    model_cfg = ModelConfig.from_data(shape_graph, columns, **cfg.model_overrides)
     cuda = torch.cuda.is_available() and cfg.accelerator in ("auto", "gpu", "cuda")
     launch = resolve_launch(cfg)
     module, datamodule, scale = _module_and_data(cfg, model_cfg, columns, train_graph, seed, launch, cuda)
@@ -269,6 +273,16 @@ def train_one_seed(data, cfg: TrainConfig, seed: int, out_dir: Path, *, columns,
     })
     log_final_scores(trainer.logger, {**cfg.to_dict(), "seed": seed, "tag": tag or f"seed{seed}"}, res)
     return res
+
+
+def _budgeted(data, cfg: TrainConfig, columns, k: int):
+    """Split ``k`` with the run's label budget applied (stratified on the first label column,
+    drawn with seed ``k``, as ``baseline`` draws it), or as it is without a budget."""
+    if cfg.labelled is None and cfg.labels_per_class is None:
+        return data
+    y = data[f"y_{columns[0]}"].numpy()
+    return apply_label_budget(data, label_budget(y, data.train_mask.numpy(), cfg.labelled,
+                                                 cfg.labels_per_class, seed=k))
 
 
 def _epoch_time(times: list[float]) -> float:
@@ -328,9 +342,10 @@ def run_training(data, cfg: TrainConfig, out_dir, *, quiet: bool = True,
         result["data_path"] = str(Path(data_path).resolve())
     try:
         for k in range(cfg.splits):
-            split_data = with_split(data, k)
+            split_data = _budgeted(with_split(data, k), cfg, columns, k)
             split_file = out_dir / "splits" / f"split{k}.parquet"
-            if cfg.splits > 1 and not split_file.exists() and is_global_zero():
+            budget = cfg.labelled is not None or cfg.labels_per_class is not None
+            if (cfg.splits > 1 or budget) and not split_file.exists() and is_global_zero():
                 write_parquet(split_frame(split_data), split_file)
             for s in range(cfg.first_seed, cfg.first_seed + cfg.seeds):
                 tag = f"split{k}/seed{s}" if cfg.splits > 1 else f"seed{s}"
