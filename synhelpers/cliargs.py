@@ -55,6 +55,17 @@ def fraction(text: str) -> float:
     return value
 
 
+def coverage_fraction(text: str) -> float:
+    """A float strictly between 0 and 1 (a conformal coverage target)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}")
+    return value
+
+
 def budget_fraction(text: str) -> float:
     """A float in (0, 1]."""
     try:

@@ -13,7 +13,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..cliargs import existing_dir, nonneg_int, plural, positive_int, writable_dir
+from ..cliargs import (
+    coverage_fraction,
+    existing_dir,
+    nonneg_int,
+    plural,
+    positive_int,
+    writable_dir,
+)
 from .config import STRATEGIES, SuggestConfig
 
 __all__ = ["register", "register_answers", "register_suggest"]
@@ -56,17 +63,6 @@ def register_suggest(subparsers) -> None:
 
 
 # --------------------------------------------------------------------------- predict, embed
-
-
-def _fraction(text: str) -> float:
-    """A number strictly between 0 and 1 (argparse type)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}") from None
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}")
-    return value
 
 
 def _parquet_file(text: str) -> Path:
@@ -149,7 +145,7 @@ def register_answers(subparsers) -> None:
     p.add_argument("--combine", default="mean", choices=["mean", "none"],
                    help="mean: average the class probabilities of the run's split-0 seeds; "
                         "none: the first seed alone (its test rows reproduce metrics.json)")
-    p.add_argument("--coverage", type=_fraction, default=None,
+    p.add_argument("--coverage", type=coverage_fraction, default=None,
                    help="add split-conformal prediction sets with this coverage, e.g. 0.9, "
                         "calibrated on the run's validation split: L__set, L__set_size and "
                         "L__answer ('unknown' unless the set holds one class)")
