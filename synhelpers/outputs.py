@@ -206,6 +206,8 @@ def claim_folder(path: str | Path, kind: str, *, purpose: str | None = None) -> 
                         if p.name != MARKER and not _is_leftover(p))
         marker = _adopt_legacy(path, kind)
         if marker is None and others:
+            marker = next(filter(None, (_adopt_legacy(path, k) for k in KINDS if k != kind)), None)
+        if marker is None and others:
             shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
             raise OutputError(f"{path}: holds files synhelpers did not write ({shown}); choose "
                               "another --out, or an empty folder")
@@ -227,6 +229,8 @@ def _is_reserved(folder: Path, name: str, purpose: str) -> Marker | None:
     """The folder's marker if ``name`` is reserved by its kind for another purpose."""
     marker = read_marker(folder) if folder.is_dir() else None
     if marker is None:
+        if name in KINDS["tables"].files and (folder / "neurons.parquet").is_file():
+            return Marker("tables", "the user's own")  # a connectome: reads any table there
         for kind, spec in KINDS.items():  # an unmarked folder of the tool (older version)
             if name in spec.files and spec.legacy and spec.legacy(folder) is not None:
                 return Marker(kind)
@@ -259,12 +263,12 @@ def check_output_file(path: str | Path, suffixes: Iterable[str], purpose: str, *
     if str(path) == "":
         raise OutputError(f"{flag} is empty; give a file name ending in {' or '.join(suffixes)}")
     path = Path(path)
-    if suffixes and not path.name.lower().endswith(suffixes):
-        raise OutputError(f"{flag} {path}: a {purpose} file must end in {' or '.join(suffixes)}")
     if path.is_symlink():
         raise OutputError(f"{flag} {path}: a link; give a plain file path")
     if path.is_dir():
         raise OutputError(f"{flag} {path}: a folder; give a file name ending in {' or '.join(suffixes)}")
+    if suffixes and not path.name.lower().endswith(suffixes):
+        raise OutputError(f"{flag} {path}: a {purpose} file must end in {' or '.join(suffixes)}")
     owner = _is_reserved(path.parent, path.name, purpose)
     if owner is not None:
         raise OutputError(f"{flag} {path}: {path.name} belongs to {_describe(owner)} and is not "
