@@ -33,13 +33,18 @@ Functions, each refusing in one line that names the path (:class:`OutputError`):
 
 Applying it to run folders, predictions, suggest CSVs and baselines::
 
-    claim_folder(out, "run")                       # train --out / baseline --out
-    remove_owned(out, "run")                       # train --overwrite
-    with writing(out, "run", writer="train") as rec:
-        ...; rec.add("metrics.json")
+    claim_folder(out, "run", purpose="train")                       # train --out
+    remove_owned(out, "run", purpose="train")                       # train --overwrite
+    with writing(out, "run", purpose="train", writer="python -m synhelpers train ...") as rec:
+        ...; rec.add("metrics.json"); rec.add("checkpoints")        # a folder: all of it
+    claim_folder(out, "run", purpose=f"baseline {label}")           # one baseline per label
     f = check_output_file(out_file, (".parquet",), "predictions")   # predict --out
     write_parquet(df, f); record_file(f, "predictions")
-    claim_folder(out, "run", purpose=f"baseline {label}")           # one baseline per label
+    f = check_output_file(out_file, (".csv",), "suggestions")       # suggest --out
+
+Give each writer its own ``purpose``: a folder claimed with one is refused to another (a
+train run to a baseline, one baseline label to another). A folder without a purpose (a run
+folder of an older version, adopted) takes the first one that claims it.
 
 Add the names a kind reserves (``metrics.json`` ...) with :func:`register_kind`.
 """
@@ -92,6 +97,8 @@ def _legacy_tables(folder: Path) -> str | None:
         except (OSError, ValueError, AttributeError):
             return None
         return f"download {name}" if isinstance(name, str) else None
+    if (folder / ".parts").is_dir():  # an interrupted download: resumable
+        return ""
     return None
 
 
@@ -114,8 +121,7 @@ class FolderKind:
 KINDS: dict[str, FolderKind] = {
     "tables": FolderKind(_TABLE_NAMES, _legacy_tables),
     "graph": FolderKind(("graph.pt", "split.parquet", "graph.json"),
-                        lambda f: "" if (f / "graph.json").is_file() and (f / "graph.pt").is_file()
-                        else None),
+                        lambda f: "" if (f / "graph.pt").is_file() else None),
     "run": FolderKind(("metrics.json",),
                       lambda f: "" if (f / "metrics.json").is_file() else None),
 }

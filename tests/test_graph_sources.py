@@ -128,3 +128,19 @@ def test_graph_of_moved_tables_is_served_as_it_is(tables, tmp_path):
     fp = graph_fingerprint(build_cached(tables, out, CFG))
     shutil.rmtree(tables)
     assert graph_fingerprint(load_graph(out)) == fp
+
+
+def test_baseline_refuses_a_graph_whose_tables_changed(tables, tmp_path, capsys):
+    out = tmp_path / "g"
+    build_cached(tables, out, CFG)
+    f = tables / "neurons.parquet"
+    import pandas as pd
+
+    df = pd.read_parquet(f)
+    df.loc[0, "cell_class"] = df.loc[1, "cell_class"]
+    df.to_parquet(f, index=False)
+    rc = main(["baseline", "--graph", str(out), "--label", "cell_class", "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1, err
+    assert f"{f.resolve()} changed" in err[0] and "python -m synhelpers build" in err[0]
+    assert not (tmp_path / "b" / "metrics.json").exists()

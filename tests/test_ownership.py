@@ -80,6 +80,21 @@ def test_claim_folder_refuses_in_one_line(tmp_path, setup, kind, purpose, text):
     assert digests(d) == before
 
 
+def test_one_baseline_never_replaces_another_label_or_a_training_run(tmp_path):
+    d = tmp_path / "baseline"
+    claim_folder(d, "run", purpose="baseline cell_class")
+    for other in ("baseline predictedNt", "train"):
+        with pytest.raises(OutputError, match=rf"\(baseline cell_class\), not a run folder \({other}\)"):
+            claim_folder(d, "run", purpose=other)
+    claim_folder(d, "run", purpose="baseline cell_class")
+
+
+def test_check_output_file_refuses_a_link(tmp_path):
+    (tmp_path / "p.parquet").symlink_to(tmp_path / "nowhere.parquet")
+    with pytest.raises(OutputError, match="a link"):
+        check_output_file(tmp_path / "p.parquet", (".parquet",), "predictions")
+
+
 def test_claim_folder_refuses_a_file_and_a_dangling_link(tmp_path):
     (tmp_path / "f").write_text("x")
     with pytest.raises(OutputError, match="a file, not a folder"):
