@@ -97,8 +97,8 @@ def _legacy_tables(folder: Path) -> str | None:
         except (OSError, ValueError, AttributeError):
             return None
         return f"download {name}" if isinstance(name, str) else None
-    if (folder / ".parts").is_dir():  # an interrupted download: resumable
-        return ""
+    if (folder / ".parts").is_dir() or (folder / ".downloads").is_dir():
+        return ""  # an interrupted download (its parts, its cached export files): resumable
     return None
 
 
