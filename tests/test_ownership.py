@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -307,22 +308,67 @@ def test_download_refuses_the_users_tables(tmp_path, capsys):
 # --------------------------------------------------------------------------- build --out
 
 
-@pytest.mark.parametrize("what", ["user_tables", "synthetic_tables", "run", "user_file"])
-def test_build_out_refuses_what_is_not_a_graph(tmp_path, capsys, synthetic_dir, what):
-    out = tmp_path / "out"
+def _existing(what: str, out: Path, graph_dir: Path) -> None:
+    """Put at ``out`` one kind of thing the tool knows, or the user's own."""
     if what == "user_tables":
         user_tables(out)
     elif what == "synthetic_tables":
         write_synthetic(SMALL, out)
+    elif what == "download":
+        claim_folder(out, "tables", purpose="download manc:v1.2.1")
+        (out / "neurons.parquet").write_text("downloaded")
+    elif what == "graph":
+        shutil.copytree(graph_dir, out)
     elif what == "run":
         out.mkdir()
         (out / "metrics.json").write_text("{}")
-    else:
+    elif what == "predictions":  # a folder of the user's holding a predictions file
+        out.mkdir()
+        (out / "predictions.parquet").write_text("p")
+        record_file(out / "predictions.parquet", "predictions")
+    elif what == "user_folder":
         out.mkdir()
         (out / "my_analysis.ipynb").write_text("{}")
-    before = digests(out)
-    assert main(["build", "--tables", str(synthetic_dir), "--out", str(out), "--quiet",
-                 "--min-class-count", "5"]) == 2
+    else:  # the user's own file given as the output folder
+        out.write_text("mine")
+
+
+COMMANDS = {
+    "synth": ["synth", "--neurons", "200", "--quiet", "--out"],
+    "download": ["download", "--dataset", "hemibrain:v1.2.1", "--source", "exports", "--quiet",
+                 "--out"],
+    "build": ["build", "--tables", "{tables}", "--min-class-count", "5", "--quiet", "--out"],
+}
+REFUSED = {  # what each command's --out must refuse: everything but its own kind and purpose
+    "synth": ["user_tables", "download", "graph", "run", "predictions", "user_folder", "user_file"],
+    "download": ["user_tables", "synthetic_tables", "download", "graph", "run", "predictions",
+                 "user_folder", "user_file"],
+    "build": ["user_tables", "synthetic_tables", "download", "run", "predictions", "user_folder",
+              "user_file"],
+}
+
+
+@pytest.mark.parametrize("command, what", [(c, w) for c, ws in REFUSED.items() for w in ws])
+def test_out_refuses_what_it_did_not_write(tmp_path, capsys, synthetic_dir, graph_dir, command, what):
+    """Every --out of the tables and graph stages, pointed at each kind of existing folder or
+    file: one line naming the path, exit 2, nothing changed."""
+    out = tmp_path / "out"
+    _existing(what, out, graph_dir)
+    before = digests(out) if out.is_dir() else out.read_bytes()
+    argv = [a.replace("{tables}", str(synthetic_dir)) for a in COMMANDS[command]]
+    try:
+        rc = main([*argv, str(out)])
+    except SystemExit as e:  # argparse refuses a file given as a folder
+        rc = e.code
+    assert rc == 2
     line = one_error_line(capsys)
-    assert str(out) in line and "--out" in line
-    assert digests(out) == before
+    assert str(out) in line and "--out" in line, line
+    assert (digests(out) if out.is_dir() else out.read_bytes()) == before
+
+
+def test_build_out_rebuilds_its_own_graph_folder(tmp_path, synthetic_dir):
+    out = tmp_path / "g"
+    for seed in ("1", "2"):
+        assert main(["build", "--tables", str(synthetic_dir), "--min-class-count", "5",
+                     "--split-seed", seed, "--quiet", "--out", str(out)]) == 0
+    assert json.loads((out / "graph.json").read_text())["config"]["split_seed"] == 2

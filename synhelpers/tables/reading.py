@@ -28,7 +28,8 @@ def check_whole(path: Path) -> None:
     try:
         check_complete(path)
     except OutputError as e:
-        raise TableError(str(e).split(": ", 1)[1], file=str(path)) from None
+        msg, head = str(e), f"{path}: "
+        raise TableError(msg[len(head):] if msg.startswith(head) else msg, file=str(path)) from None
 
 
 def read_frames(path: Path, wanted: dict[str, bool]) -> tuple[dict, dict]:
