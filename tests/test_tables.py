@@ -398,7 +398,8 @@ def test_check_label_column():
         check_label_column(n, "cell_class")
 
 
-@pytest.mark.parametrize("module", ["synhelpers.tables.checks", "synhelpers.tables.labels"])
+@pytest.mark.parametrize("module", ["synhelpers.tables.checks", "synhelpers.tables.labels",
+                                    "synhelpers.tables.normalise"])
 def test_docstring_examples_of_the_contract_helpers(module):
     """(tests/test_doctests.py covers synhelpers.tables.contract; these are its helper modules.)"""
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
