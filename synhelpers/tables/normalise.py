@@ -36,16 +36,6 @@ def notice(message: str) -> None:
     warnings.warn(message, TableNotice, stacklevel=3)
 
 
-def _pair_keys(df: pd.DataFrame, cols: list[str]) -> np.ndarray:
-    """One int64 code per distinct combination of ``cols`` (first-appearance order)."""
-    codes = np.zeros(len(df), np.int64)
-    for col in cols:
-        c, uniques = pd.factorize(df[col], use_na_sentinel=False)
-        codes = codes * (len(uniques) + 1) + c
-        codes = pd.factorize(codes)[0].astype(np.int64)  # keep the codes small: no overflow
-    return codes
-
-
 def merge_duplicate_connections(connections: pd.DataFrame, file: str) -> pd.DataFrame:
     """``connections`` with rows of one ``(pre, post[, roi])`` merged (weights summed).
 
@@ -59,10 +49,16 @@ def merge_duplicate_connections(connections: pd.DataFrame, file: str) -> pd.Data
         ([7, 1], 'c.parquet: 1 duplicate connection row(s) merged into 1 row(s) by summing their weights')
     """
     cols = ["bodyId_pre", "bodyId_post"] + (["roi"] if "roi" in connections.columns else [])
-    key = _pair_keys(connections, cols)
-    dup = pd.Series(key).duplicated().to_numpy()
+    keys = connections[cols]
+    try:
+        dup = keys.duplicated().to_numpy()
+    except TypeError:  # unhashable ROI values (lists ...): compare their text
+        keys = keys.assign(roi=keys["roi"].astype(str))
+        dup = keys.duplicated().to_numpy()
     if not dup.any():
         return connections
+    # group number of each row, in order of first appearance (= the order of the kept rows)
+    key = keys.groupby(cols, sort=False, dropna=False).ngroup().to_numpy()
     weight = connections["weight"]
     summed = np.bincount(key, weights=weight.to_numpy(np.float64))
     if summed.max() >= 2.0**53:
