@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 import traceback
+import warnings
 
 from . import __version__
 
@@ -81,10 +82,25 @@ def _save_traceback(error: BaseException) -> str:
     return path
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """The project's own warnings (a normalised table, a thin view) as one ``warning:`` line on
+    stderr; other libraries' warnings as Python shows them."""
+    if os.path.dirname(os.path.abspath(__file__)) in os.path.abspath(filename):
+        print(f"warning: {one_line(message)}", file=file or sys.stderr)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; returns the exit status (0 ok, 1 unexpected error, 2 bad input)."""
     args = build_parser().parse_args(argv)
     debug = args.debug or os.environ.get("SYNHELPERS_DEBUG", "") not in ("", "0")
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        return _run(args, debug)
+
+
+def _run(args: argparse.Namespace, debug: bool) -> int:
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

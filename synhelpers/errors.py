@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-__all__ = ["SynhelpersError", "ConfigError", "GraphError", "RunError"]
+__all__ = ["SynhelpersError", "ConfigError", "GraphError", "RunError", "OutputError"]
 
 
 class SynhelpersError(Exception):
@@ -23,3 +23,9 @@ class GraphError(SynhelpersError, ValueError):
 
 class RunError(SynhelpersError, RuntimeError):
     """A training run cannot start or continue (a model needs a view the data lacks, ...)."""
+
+
+class OutputError(ConfigError):
+    """An output path would overwrite what the tool did not write (the user's files, a folder
+    of another kind or purpose), or is malformed (wrong suffix, a folder, a link); the message
+    names the path. See :mod:`synhelpers.outputs`."""

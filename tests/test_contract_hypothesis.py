@@ -26,6 +26,7 @@ from synhelpers.tables.contract import (
     TABLE_FILES,
     Connectome,
     TableError,
+    TableNotice,
     WeightMismatchWarning,
     from_frames,
     load_tables,
@@ -175,6 +176,8 @@ def _assert_contract_holds(con: Connectome) -> None:
             assert np.isfinite(v).all() and (np.abs(v) <= MAX_ABS_COORD).all()
     if con.sites is not None:
         assert con.sites["kind"].isin(["pre", "post"]).all()
+    keys = ["bodyId_pre", "bodyId_post", *(["roi"] if "roi" in con.connections.columns else [])]
+    assert not con.connections.duplicated(keys).any(), "duplicate connection rows are merged"
     if con.gap_junctions is not None:
         a, b = con.gap_junctions["bodyId_a"], con.gap_junctions["bodyId_b"]
         assert (a != b).all()
@@ -189,6 +192,8 @@ def _outcome(call, allowed_files: set[str]) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # a numpy/pandas warning would be a silent problem
             warnings.simplefilter("ignore", WeightMismatchWarning)
+            # rows merged or dropped by the normalisation are reported on purpose
+            warnings.simplefilter("ignore", TableNotice)
             con = call()
     except TableError as e:
         assert e.file in allowed_files, (e.file, str(e))

@@ -9,6 +9,7 @@ import pytest
 
 MODULES = [
     "synhelpers.io",
+    "synhelpers.outputs",
     "synhelpers.tables.contract",
     "synhelpers.tables.synthetic",
     "synhelpers.graph.build",

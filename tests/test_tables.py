@@ -279,7 +279,6 @@ def test_gap_junctions_pass():
 
 
 @pytest.mark.parametrize("row, col, value, match", [
-    (1, "bodyId_a", 30, "has self-pairs"),
     (0, "weight", 0, "zero or negative weights"),
     (0, "weight", -1, "zero or negative weights"),
     (1, "bodyId_a", 5, "references 1 bodyId"),
@@ -289,7 +288,16 @@ def test_gap_junction_bad_values(row, col, value, match):
     with pytest.raises(TableError, match=match) as e:
         from_frames(n, c, gap_junctions=_set(_gaps(), row, col, value))
     assert str(e.value).startswith("<gap_junctions frame>, column") and e.value.rows == [row]
-    assert e.value.column == ("bodyId_b" if "self" in match else col)
+    assert e.value.column == col
+
+
+def test_gap_junction_self_pair_is_refused_by_the_strict_check():
+    """validate_tables changes nothing, so it still refuses a self-pair (from_frames and
+    load_tables drop them with a notice: tests/test_normalise.py)."""
+    n, c, s = _good()
+    with pytest.raises(TableError, match="has self-pairs") as e:
+        validate_tables(n, c, gap_junctions=_set(_gaps(), 1, "bodyId_a", 30))
+    assert e.value.rows == [1] and e.value.column == "bodyId_b"
 
 
 def test_gap_junction_pair_listed_both_ways_is_an_error():
@@ -390,7 +398,8 @@ def test_check_label_column():
         check_label_column(n, "cell_class")
 
 
-@pytest.mark.parametrize("module", ["synhelpers.tables.checks", "synhelpers.tables.labels"])
+@pytest.mark.parametrize("module", ["synhelpers.tables.checks", "synhelpers.tables.labels",
+                                    "synhelpers.tables.normalise"])
 def test_docstring_examples_of_the_contract_helpers(module):
     """(tests/test_doctests.py covers synhelpers.tables.contract; these are its helper modules.)"""
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)

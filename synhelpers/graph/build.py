@@ -59,7 +59,10 @@ from .labels import codes_of, encode_labels
 from .split import set_split, split_with_test
 from .synapses import attach_frame, attach_sites, attach_synapses, coordinate_frame
 
-__all__ = ["build_graph", "check_finite", "resolve_labels", "check_labels"]
+__all__ = ["build_graph", "check_finite", "resolve_labels", "check_labels", "THIN_SITES"]
+
+#: A sites table covering fewer than this fraction of the neurons is reported at build time.
+THIN_SITES = 0.10
 
 
 @dataclass
@@ -114,6 +117,11 @@ def _synapse_edge_rois(syn_roi, syn_ptr, e: int, r: int) -> np.ndarray:
     return edge_roi
 
 
+def _neurons_file(con: Connectome) -> str:
+    """The neurons table's file (or the dataset name for in-memory tables), for messages."""
+    return str(con.path / "neurons.parquet") if getattr(con, "path", None) else con.name
+
+
 def resolve_labels(con: Connectome, cfg: GraphConfig) -> tuple[str, ...]:
     """The label columns to encode: ``cfg.labels``, or (``None``) the well-known label columns
     the neurons table has (:func:`synhelpers.tables.labels.label_columns`).
@@ -128,7 +136,7 @@ def resolve_labels(con: Connectome, cfg: GraphConfig) -> tuple[str, ...]:
         return tuple(label_columns(con.neurons))
     for col in cfg.labels:
         if col not in con.neurons.columns:
-            where = con.path / "neurons.parquet" if getattr(con, "path", None) else con.name
+            where = _neurons_file(con)
             raise ConfigError(f"{where}: label column {col!r} not in the neurons table; "
                               f"columns are {list(con.neurons.columns)} (choose with --label)")
     return tuple(cfg.labels)
@@ -149,14 +157,15 @@ def check_labels(data: Data, columns, name: str) -> None:
 
 
 def attach_labels_and_split(data: Data, neurons: pd.DataFrame, labels, cfg: GraphConfig,
-                            test: torch.Tensor | None = None) -> None:
+                            test: torch.Tensor | None = None, where: str = "<neurons frame>") -> None:
     """``y_<label>``, ``label_names``, ``label_info`` and the split masks, stratified on the
     first label. ``test`` (N,) bool: neurons forced into the test split (a held-out
-    connectome); the others are split into train and validation only."""
+    connectome); the others are split into train and validation only. ``where``: the neurons
+    table's file, named in errors about label names."""
     data.label_columns = list(labels)
     data.label_names, data.label_info = {}, {}
     for col in labels:
-        codes, names, info = encode_labels(neurons[col], cfg.min_class_count)
+        codes, names, info = encode_labels(neurons[col], cfg.min_class_count, column=col, file=where)
         data[f"y_{col}"] = torch.from_numpy(codes)
         data.label_names[col] = names
         data.label_info[col] = info
@@ -166,7 +175,8 @@ def attach_labels_and_split(data: Data, neurons: pd.DataFrame, labels, cfg: Grap
     elif strat_col in labels:
         strata = data[f"y_{strat_col}"].numpy()
     else:
-        strata = encode_labels(neurons[strat_col], cfg.min_class_count)[0]
+        strata = encode_labels(neurons[strat_col], cfg.min_class_count, column=strat_col,
+                               file=where)[0]
     # what `train --splits K` needs to draw further splits the same way
     data.split_strata = torch.from_numpy(np.asarray(strata, np.int64))
     data.split_fractions, data.split_seed = list(cfg.split), int(cfg.split_seed)
@@ -207,7 +217,21 @@ def _attach_points(data: Data, con: Connectome, cfg: GraphConfig, nodes, edge_ke
             derive_sites=sites is None)
     if sites is not None:
         attach_sites(data, sites, nodes(sites["bodyId"].to_numpy(np.int64)), center, scale)
+        _report_thin_sites(data, con)
     return roi_names, syn_roi, syn_ptr
+
+
+def _report_thin_sites(data: Data, con: Connectome) -> None:
+    """A :class:`TableNotice` when the sites table covers under :data:`THIN_SITES` of the
+    neurons: the cloud models would then train on almost nothing."""
+    from ..tables.normalise import notice
+
+    covered, n = int((data.site_ptr.diff() > 0).sum()), int(data.num_nodes)
+    if covered < THIN_SITES * n:
+        where = str(con.path / "sites.parquet") if getattr(con, "path", None) else con.name
+        notice(f"{where}: the sites table covers {covered:,} of {n:,} neurons "
+               f"({100 * covered / max(n, 1):.1f} %, under {100 * THIN_SITES:.0f} %); models that "
+               "read per-neuron sites (hybrid_cloud, cloud_only) see no site for the others")
 
 
 def _attach_gap_junctions(data: Data, gaps: pd.DataFrame, nodes) -> None:
@@ -273,7 +297,7 @@ def build_graph(con: Connectome, cfg: GraphConfig = GraphConfig(), *, progress: 
     data.edge_roi = torch.from_numpy(edge_roi)
     data.roi_names = list(roi_names)
     data.x = x
-    attach_labels_and_split(data, neurons, labels, cfg)
+    attach_labels_and_split(data, neurons, labels, cfg, where=_neurons_file(con))
     data.dataset_name = con.name
     check_finite(data, con.name)
     tick("features, labels and split")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 
-__all__ = ["GraphConfig", "BUILDER_VERSION", "SPLITS", "DEFAULT_LABELS"]
+__all__ = ["GraphConfig", "BUILDER_VERSION", "SPLITS", "DEFAULT_LABELS", "build_command"]
 
 #: Bumped whenever the graph layout or its computation changes (invalidates caches).
 BUILDER_VERSION = 3
@@ -54,3 +55,29 @@ class GraphConfig:
             raise ValueError(f"split must be three fractions summing to 1, got {self.split}")
         if self.min_class_count < 1:
             raise ValueError(f"min_class_count must be >= 1, got {self.min_class_count}")
+
+
+def build_command(tables, out, cfg: GraphConfig, *, force: bool = True) -> str:
+    """The ``build`` command line that makes the graph of ``tables`` with ``cfg`` in ``out``
+    (named in messages that ask for a rebuild; ``split``/``stratify_by`` have no flag).
+
+    Example:
+        >>> build_command(["data/t"], "data/t/graph", GraphConfig(labels=["cell_class"], split_seed=2))
+        'python -m synhelpers build --tables data/t --out data/t/graph --label cell_class --split-seed 2 --force'
+    """
+    d, q = GraphConfig(), shlex.quote
+    tables = tables if isinstance(tables, (list, tuple)) else [tables]
+    parts = ["python -m synhelpers build --tables", *(q(str(t)) for t in tables), "--out", q(str(out))]
+    if cfg.labels is not None:
+        parts += ["--label", *(q(c) for c in cfg.labels)]
+    if cfg.min_class_count != d.min_class_count:
+        parts.append(f"--min-class-count {cfg.min_class_count}")
+    if cfg.split_seed != d.split_seed:
+        parts.append(f"--split-seed {cfg.split_seed}")
+    if not cfg.synapses:
+        parts.append("--no-synapses")
+    if cfg.test_connectome is not None:
+        parts.append(f"--test-connectome {q(str(cfg.test_connectome))}")
+    if cfg.label_map:
+        parts.append(f"--label-map {q(str(cfg.label_map))}")
+    return " ".join(parts + (["--force"] if force else []))

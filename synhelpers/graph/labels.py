@@ -13,10 +13,16 @@ def codes_of(values, categories) -> np.ndarray:
     return pd.Index(list(categories)).get_indexer(pd.Series(values).astype(object)).astype(np.int64)
 
 
-def encode_labels(values: pd.Series, min_count: int) -> tuple[np.ndarray, list[str], dict]:
-    """Integer ids (-1 masked) and class names; classes below ``min_count`` are masked."""
-    s = values.astype("string")  # missing stays <NA>
-    s = s.str.strip().replace("", pd.NA)
+def encode_labels(values: pd.Series, min_count: int, *, column: str = "label",
+                  file: str = "<neurons frame>") -> tuple[np.ndarray, list[str], dict]:
+    """Integer ids (-1 masked) and class names; classes below ``min_count`` are masked.
+
+    Names are normalised first (:func:`synhelpers.tables.labels.normalise_labels`: stripped,
+    Unicode NFC; names differing only in case are a ``TableError`` naming ``file`` and
+    ``column``)."""
+    from ..tables.labels import normalise_labels
+
+    s = normalise_labels(values, column, file)  # missing stays <NA>
     counts = s.value_counts(dropna=True)
     keep = counts[counts >= min_count]
     names = sorted(str(k) for k in keep.index)

@@ -154,7 +154,8 @@ def build_union(cons: list[Connectome], cfg: GraphConfig = GraphConfig(), *,
     test = None
     if cfg.test_connectome is not None:
         test = (data.connectome == connectome_index(keys, cfg.test_connectome)).numpy()
-    attach_labels_and_split(data, neurons, labels, cfg, test)
     data.dataset_name = " + ".join(c.name for c in cons)
+    attach_labels_and_split(data, neurons, labels, cfg, test,
+                            where=f"the neurons tables of {data.dataset_name}")
     check_finite(data, data.dataset_name)
     return data

@@ -9,7 +9,8 @@ from .._lazy import lazy_exports
 
 _EXPORTS = {
     name: ".contract" for name in (
-        "Connectome", "TableError", "WeightMismatchWarning", "TABLE_FILES", "REQUIRED_COLUMNS",
+        "Connectome", "TableError", "WeightMismatchWarning", "TableNotice", "TABLE_FILES",
+        "REQUIRED_COLUMNS",
         "load_tables", "from_frames", "validate_tables", "write_tables")
 }
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

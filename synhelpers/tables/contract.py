@@ -33,7 +33,6 @@ and its synapse queries can differ slightly (confidence thresholds).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,6 +59,10 @@ from .checks import (
     resolve_voxel_nm,
 )
 from .labels import LABEL_COLUMNS, check_label_column, label_columns
+from .normalise import TableNotice, drop_self_gap_junctions, merge_duplicate_connections
+from .reading import check_whole
+from .reading import read_frames as _read_frames
+from .reading import read_meta as _read_meta
 from .schema import (
     COLUMN_ALIASES,
     COORD_COLUMNS,
@@ -70,7 +73,7 @@ from .schema import (
 )
 
 __all__ = [
-    "Connectome", "TableError", "WeightMismatchWarning",
+    "Connectome", "TableError", "WeightMismatchWarning", "TableNotice",
     "TABLE_FILES", "REQUIRED_COLUMNS", "OPTIONAL_TABLES", "COLUMN_ALIASES",
     "DEFAULT_VOXEL_NM", "MAX_ABS_COORD", "SITE_KINDS", "LABEL_COLUMNS",
     "load_tables", "from_frames", "validate_tables", "write_tables",
@@ -79,7 +82,6 @@ __all__ = [
 
 #: Key of ``neurons.parquet``'s pandas ``attrs`` where :func:`write_tables` keeps name and voxel_nm.
 _ATTRS_KEY = "synhelpers"
-_LEAN_READ = {"self_destruct": True}  # Table.to_pandas options: same frames, lower peak memory
 
 
 @dataclass
@@ -185,28 +187,39 @@ def validate_tables(
         ...     print(str(e).splitlines()[0])
         <connections frame>, column 'bodyId_post': references 1 bodyId(s) absent from the neurons table; 1 offending row(s), first ones:
     """
+    _validate({"neurons": neurons, "connections": connections, "synapses": synapses,
+               "sites": _with_aliases(sites, "sites"), "gap_junctions": gap_junctions},
+              files, check_weights, normalise=False)
+
+
+def _validate(tables: dict, files: dict | None, check_weights: bool, normalise: bool) -> dict:
+    """:func:`validate_tables` on ``tables`` (table -> frame or None); with ``normalise``,
+    first the fixes of :mod:`.normalise` (with their notices). Returns the tables."""
     files = {t: f"<{t} frame>" for t in TABLE_FILES} | (files or {})
-    tables = {"neurons": neurons, "connections": connections, "synapses": synapses,
-              "sites": _with_aliases(sites, "sites"), "gap_junctions": gap_junctions}
     for table, df in tables.items():
         if df is not None or table not in OPTIONAL_TABLES:
             check_frame(df, REQUIRED_COLUMNS[table], table, files[table], _alias_hint(table))
-    body_sorted = _sorted_body_ids(neurons, files["neurons"])
+    body_sorted = _sorted_body_ids(tables["neurons"], files["neurons"])
     for table, cols in ID_COLUMNS.items():
         if tables[table] is not None:
             for col in cols:
                 check_known_ids(tables[table], col, body_sorted, file=files[table], columns=cols)
-    check_positive(connections, "weight", file=files["connections"],
+    check_positive(tables["connections"], "weight", file=files["connections"],
                    columns=["bodyId_pre", "bodyId_post", "weight"],
                    what="has zero or negative weights (a connection needs at least one synapse)")
-    if synapses is not None:
-        _validate_synapses(synapses, files["synapses"])
+    if normalise:
+        tables = {**tables, "connections": merge_duplicate_connections(tables["connections"],
+                                                                       files["connections"])}
+    if tables["synapses"] is not None:
+        _validate_synapses(tables["synapses"], files["synapses"])
     if tables["sites"] is not None:
         _validate_sites(tables["sites"], files["sites"])
-    if gap_junctions is not None:
-        _validate_gap_junctions(gap_junctions, files["gap_junctions"])
-    if synapses is not None and check_weights:
-        check_weights_match(connections, synapses, files, body_sorted)
+    if tables["gap_junctions"] is not None:
+        tables = {**tables, "gap_junctions": _validate_gap_junctions(
+            tables["gap_junctions"], files["gap_junctions"], normalise)}
+    if tables["synapses"] is not None and check_weights:
+        check_weights_match(tables["connections"], tables["synapses"], files, body_sorted)
+    return tables
 
 
 def _sorted_body_ids(neurons: pd.DataFrame, file: str) -> np.ndarray:
@@ -226,10 +239,14 @@ def _validate_synapses(synapses: pd.DataFrame, file: str) -> None:
         check_confidence(synapses, col, file=file, id_columns=ids)
 
 
-def _validate_gap_junctions(gap_junctions: pd.DataFrame, file: str) -> None:
+def _validate_gap_junctions(gap_junctions: pd.DataFrame, file: str, normalise: bool):
     check_positive(gap_junctions, "weight", file=file, columns=["bodyId_a", "bodyId_b", "weight"],
                    what="has zero or negative weights (a gap junction needs at least one)")
-    check_gap_pairs(gap_junctions, file=file)
+    if normalise:
+        gap_junctions = drop_self_gap_junctions(gap_junctions, file)
+    if gap_junctions is not None:
+        check_gap_pairs(gap_junctions, file=file)
+    return gap_junctions
 
 
 def _validate_sites(sites: pd.DataFrame, file: str) -> None:
@@ -281,11 +298,11 @@ def from_frames(
     meta = dict(meta or {})
     meta["voxel_nm"] = resolve_voxel_nm([("<voxel_nm argument>", voxel_nm),
                                          ("<meta['voxel_nm']>", meta.get("voxel_nm"))])
-    sites = _with_aliases(sites, "sites")
-    validate_tables(neurons, connections, synapses, sites=sites, gap_junctions=gap_junctions,
-                    check_weights=check_weights)
-    return Connectome(neurons, connections, synapses, name=name, meta=meta, sites=sites,
-                      gap_junctions=gap_junctions)
+    t = _validate({"neurons": neurons, "connections": connections, "synapses": synapses,
+                   "sites": _with_aliases(sites, "sites"), "gap_junctions": gap_junctions},
+                  None, check_weights, normalise=True)
+    return Connectome(t["neurons"], t["connections"], t["synapses"], name=name, meta=meta,
+                      sites=t["sites"], gap_junctions=t["gap_junctions"])
 
 
 def load_tables(
@@ -319,6 +336,7 @@ def load_tables(
     path = Path(path)
     if not path.is_dir():
         raise MissingTableError("connectome folder not found", file=str(path))
+    check_whole(path)
     wanted = {"synapses": synapses, "sites": sites, "gap_junctions": gap_junctions}
     frames, files = _read_frames(path, wanted)
     stored = frames["neurons"].attrs.pop(_ATTRS_KEY, None)
@@ -327,52 +345,14 @@ def load_tables(
     meta["voxel_nm"] = resolve_voxel_nm([("<voxel_nm argument>", voxel_nm),
                                          (meta_file, meta.get("voxel_nm")),
                                          (files["neurons"], stored.get("voxel_nm"))])
-    frames["sites"] = _with_aliases(frames.get("sites"), "sites")
-    validate_tables(frames["neurons"], frames["connections"], frames.get("synapses"),
-                    sites=frames["sites"], gap_junctions=frames.get("gap_junctions"),
-                    files=files, check_weights=check_weights)
+    t = _validate({"neurons": frames["neurons"], "connections": frames["connections"],
+                   "synapses": frames.get("synapses"),
+                   "sites": _with_aliases(frames.get("sites"), "sites"),
+                   "gap_junctions": frames.get("gap_junctions")}, files, check_weights,
+                  normalise=True)
     name = meta.get("name") or meta.get("dataset") or stored.get("name") or path.name
-    return Connectome(frames["neurons"], frames["connections"], frames.get("synapses"),
-                      name=str(name), path=path, meta=meta, sites=frames["sites"],
-                      gap_junctions=frames.get("gap_junctions"))
-
-
-def _read_frames(path: Path, wanted: dict[str, bool]) -> tuple[dict, dict]:
-    """Read the tables of ``path`` that exist and are wanted; Parquet errors become TableErrors."""
-    frames: dict[str, pd.DataFrame] = {}
-    files: dict[str, str] = {}
-    for table, fname in TABLE_FILES.items():
-        f = path / fname
-        files[table] = str(f)
-        if not f.exists():
-            if table in OPTIONAL_TABLES:
-                continue
-            raise MissingTableError(f"required table '{table}' is missing from {path}", file=str(f))
-        if not wanted.get(table, True):
-            continue
-        try:
-            # self_destruct: Arrow buffers are freed column by column as they are converted, so
-            # a large table is not held twice (Arrow + pandas); not split_blocks, whose
-            # zero-copy columns would be read-only
-            frames[table] = pd.read_parquet(f, engine="pyarrow", to_pandas_kwargs=_LEAN_READ)
-        except Exception as e:  # corrupt, truncated or not Parquet
-            raise TableError(f"cannot be read as Parquet ({type(e).__name__}: {e})", file=str(f)) from e
-    return frames, files
-
-
-def _read_meta(path: Path) -> tuple[dict, str]:
-    """The contents of ``synthetic.json`` or ``manifest.json`` (first found) and its path."""
-    for mfile in ("synthetic.json", "manifest.json"):
-        f = path / mfile
-        if f.exists():
-            try:
-                meta = json.loads(f.read_text())
-            except (OSError, ValueError) as e:  # ValueError covers bad JSON and bad UTF-8
-                raise TableError(f"cannot be read as JSON ({type(e).__name__}: {e})", file=str(f)) from e
-            if not isinstance(meta, dict):
-                raise TableError(f"expected a JSON object, got {type(meta).__name__}", file=str(f))
-            return meta, str(f)
-    return {}, str(path / "manifest.json")
+    return Connectome(t["neurons"], t["connections"], t["synapses"], name=str(name), path=path,
+                      meta=meta, sites=t["sites"], gap_junctions=t["gap_junctions"])
 
 
 def write_tables(connectome: Connectome, out: str | Path) -> dict[str, Path]:

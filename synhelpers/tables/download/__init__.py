@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from ...io import write_json
+from ...outputs import claim_folder, writing
 from ..config import DownloadConfig
 from .errors import (
     BadAnswerError,
@@ -130,7 +131,13 @@ def fetch_dataset(
         export_manifest: replaces the packaged export manifest that says what each export
             file must contain (a JSON path or a dict of the same layout; tests and mirrors).
 
+    ``out`` must be new, empty, or this dataset's download folder (an interrupted one resumes);
+    a folder holding the user's own tables or another dataset's download is refused in one
+    line (:func:`synhelpers.outputs.claim_folder`). Until ``manifest.json`` is written the
+    folder is marked incomplete, so :func:`synhelpers.load_tables` refuses it.
+
     Raises:
+        OutputError: ``out`` holds something else (see above).
         NoTokenError, TokenRejectedError, UnknownDatasetError, ServerUnreachableError,
         DownloadTimeoutError, ServerError, BadAnswerError, DiskFullError, ExportIntegrityError:
         one line each. Finished parts are kept, so rerunning resumes; an export file that
@@ -138,8 +145,23 @@ def fetch_dataset(
         synhelpers.tables.TableError: the assembled tables break the data contract.
     """
     out = Path(out)
+    purpose = f"download {dataset}"
     with disk_full_guard(str(out)):
-        out.mkdir(parents=True, exist_ok=True)
+        claim_folder(out, "tables", purpose=purpose)  # refuse another dataset's folder first
+    command = (f"python -m synhelpers download --dataset {dataset} --out {out}"
+               + (" --source exports" if source == "exports" else ""))
+    with writing(out, "tables", purpose=purpose, writer=command) as rec:
+        for name in _fetch(dataset, out, token, criteria, synapses, source, token_file, server,
+                           annotations, batch_size, timeout, retries, backoff, exports_url,
+                           progress, keep_parts, export_manifest):
+            rec.add(name)
+    return out
+
+
+def _fetch(dataset, out, token, criteria, synapses, source, token_file, server, annotations,
+           batch_size, timeout, retries, backoff, exports_url, progress, keep_parts,
+           export_manifest) -> list[str]:
+    """The download itself; returns the names of the files written into ``out``."""
     net = {"batch_size": batch_size, "timeout": timeout, "retries": retries, "backoff": backoff,
            "progress": progress, "store_factory": lambda plan: PartStore(out, plan)}
     if source == "neuprint":
@@ -155,12 +177,12 @@ def fetch_dataset(
                                   base_url=exports_url, manifest=export_manifest, **net)
     else:
         raise DownloadError(f"unknown source {source!r}; use 'neuprint' or 'exports'")
-    _finish(out, dataset, result, annotations, keep_parts)
-    return out
+    return _finish(out, dataset, result, annotations, keep_parts)
 
 
-def _finish(out: Path, dataset: str, result: dict, annotations, keep_parts: bool) -> None:
-    """Assemble the parts into the final tables and write ``manifest.json``."""
+def _finish(out: Path, dataset: str, result: dict, annotations, keep_parts: bool) -> list[str]:
+    """Assemble the parts into the final tables and write ``manifest.json`` (last); returns the
+    names of the files written."""
     store, n = result["store"], result["n_batches"]
     hook = None
     if annotations is not None:
@@ -179,3 +201,4 @@ def _finish(out: Path, dataset: str, result: dict, annotations, keep_parts: bool
         write_json(out / "manifest.json", manifest)
     if not keep_parts:
         store.remove()
+    return [v["file"] for v in info.values()] + ["manifest.json"]

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ...io import write_json, write_parquet, write_parquet_chunks
+from ...outputs import check_complete, claim_folder, writing
 from ..contract import Connectome, write_tables
 from .assemble import connection_rows, connection_table, dataset_name, metadata, synapse_table
 from .chunked import SynapseStream, synapse_chunk_edges
@@ -94,32 +95,49 @@ def generate(cfg: SyntheticConfig = SyntheticConfig(), *, progress: bool = False
     return con
 
 
+def _synth_command(cfg: SyntheticConfig, out: Path) -> str:
+    """The command that writes ``cfg`` to ``out`` (named when that write was interrupted)."""
+    extra = "" if cfg.label_noise == SyntheticConfig().label_noise else f" --label-noise {cfg.label_noise}"
+    return f"python -m synhelpers synth --neurons {cfg.n_neurons} --seed {cfg.seed}{extra} --out {out}"
+
+
 def write_synthetic(cfg: SyntheticConfig, out: str | Path, *, progress: bool = False,
-                    chunk_edges: int | None = None) -> Connectome:
+                    chunk_edges: int | None = None, writer: str | None = None) -> Connectome:
     """Generate and write the tables, ``synthetic.json`` and ``synthetic_truth.parquet`` to ``out``.
 
-    Every file is written atomically; ``synthetic.json`` is written last, so its presence
-    marks a complete folder. With chunked synapses (above hemibrain size, or ``chunk_edges``:
-    see :func:`generate`) each chunk is written as a row group of ``synapses.parquet`` as soon
-    as it is drawn, and the returned connectome holds no synapses table (``synapses`` is
-    ``None``; read it from ``out`` with :func:`synhelpers.load_tables`).
+    ``out`` must be new, empty or a synthetic tables folder (:func:`synhelpers.outputs.claim_folder`:
+    the user's own tables, or a download, are refused in one line). Every file is written
+    atomically, and the folder is marked incomplete until the last one is written
+    (:func:`synhelpers.outputs.writing`), so tables of an interrupted write are refused by
+    :func:`synhelpers.load_tables` instead of passing as a connectome (``writer``: the command
+    the refusal tells to rerun). With chunked synapses (above hemibrain size, or
+    ``chunk_edges``: see :func:`generate`) each chunk is written as a row group of
+    ``synapses.parquet`` as soon as it is drawn, and the returned connectome holds no synapses
+    table (``synapses`` is ``None``; read it from ``out`` with :func:`synhelpers.load_tables`).
     """
     out = Path(out)
     chunk = synapse_chunk_edges(cfg, chunk_edges)
-    if chunk is None:
-        con = generate(cfg, progress=progress)
-    else:
-        tick = _ticker(progress)
-        w = draw_wiring(cfg)
-        tick(f"{len(w.pre):,} connections")
-        stream = SynapseStream(cfg, w, chunk, tick)
-        write_parquet_chunks(stream.frames(), out / "synapses.parquet")
-        con = stream.connectome()
-        tick("tables")
-    truth = con.meta.pop("truth")
-    write_tables(con, out)
-    write_parquet(truth, out / "synthetic_truth.parquet")
-    write_json(out / "synthetic.json", con.meta)
+    claim_folder(out, "tables", purpose="synthetic")  # refuse before minutes of work
+    with writing(out, "tables", purpose="synthetic",
+                 writer=writer or _synth_command(cfg, out)) as rec:
+        if chunk is None:
+            con = generate(cfg, progress=progress)
+        else:
+            tick = _ticker(progress)
+            w = draw_wiring(cfg)
+            tick(f"{len(w.pre):,} connections")
+            stream = SynapseStream(cfg, w, chunk, tick)
+            write_parquet_chunks(stream.frames(), out / "synapses.parquet")
+            rec.add("synapses.parquet")
+            con = stream.connectome()
+            tick("tables")
+        truth = con.meta.pop("truth")
+        for f in write_tables(con, out).values():
+            rec.add(f.name)
+        write_parquet(truth, out / "synthetic_truth.parquet")
+        rec.add("synthetic_truth.parquet")
+        write_json(out / "synthetic.json", con.meta)
+        rec.add("synthetic.json")
     con.path = out
     return con
 
@@ -143,12 +161,13 @@ def ensure_synthetic(cfg: SyntheticConfig, out: str | Path, *, progress: bool = 
     meta_file = out / "synthetic.json"
     if meta_file.exists():
         try:
+            check_complete(out)
             meta = json.loads(meta_file.read_text())
             if (meta.get("config") == asdict(cfg)
                     and meta.get("synapse_chunk_edges") == synapse_chunk_edges(cfg)):
                 return out
         except (OSError, ValueError):
-            pass  # unreadable metadata: regenerate
+            pass  # unreadable metadata or an interrupted write (OutputError): regenerate
     write_synthetic(cfg, out, progress=progress)
     return out
 
@@ -164,8 +183,10 @@ def write_individuals(cfg: SyntheticConfig, k: int, out: str | Path, *, mirror=(
     from dataclasses import replace
 
     paths = []
+    command = (f"python -m synhelpers synth --neurons {cfg.n_neurons} --seed {cfg.seed} "
+               f"--individuals {k} --out {out}")
     for i in range(k):
         ind = replace(cfg, individual=i, mirror=i in set(mirror), rotate_deg=rotate_deg)
-        write_synthetic(ind, Path(out) / f"ind{i}", progress=progress)
+        write_synthetic(ind, Path(out) / f"ind{i}", progress=progress, writer=command)
         paths.append(Path(out) / f"ind{i}")
     return paths
