@@ -65,7 +65,7 @@ def ntac_fit(data, max_steps: int = 50) -> dict:
     import scipy.sparse as sp
     from ntac import Ntac
     from sklearn.metrics import f1_score
-    from synhelpers.runs.metrics import classification_metrics
+    from synhelpers.train.metrics import classification_metrics
 
     t0 = time.perf_counter()
     y = data[f"y_{LABEL}"].numpy()
@@ -95,8 +95,8 @@ def ntac_fit(data, max_steps: int = 50) -> dict:
 
 def lr_fit(data, features: np.ndarray) -> dict:
     """The quick baseline's logistic regression (C on validation, test once) on ``features``."""
-    from synhelpers.runs.baseline import fit_quick_baseline
-    from synhelpers.runs.config import BaselineConfig
+    from synhelpers.train.baseline import fit_quick_baseline
+    from synhelpers.train.config import BaselineConfig
 
     m = fit_quick_baseline(data, BaselineConfig(label=LABEL, c_grid=C_GRID, max_iter=1000), features=features)
     return {"test_macro_f1": m["test_macro_f1"], "test_accuracy": m["test_accuracy"],
@@ -165,7 +165,7 @@ def filled_features(data, c: float, folds: int = 5, seed: int = 0, source: str =
 
 def one_setting(data, fraction: float, seed: int) -> dict:
     """Every method on split ``seed`` with the label budget ``fraction`` drawn with ``seed``."""
-    from synhelpers.runs.baseline import baseline_features
+    from synhelpers.train.baseline import baseline_features
 
     from synhelpers.graph import apply_label_budget, label_budget, with_split
     from synhelpers.graph.label_context import label_context
