@@ -65,6 +65,7 @@ def ntac_fit(data, max_steps: int = 50) -> dict:
     import scipy.sparse as sp
     from ntac import Ntac
     from sklearn.metrics import f1_score
+
     from synhelpers.train.metrics import classification_metrics
 
     t0 = time.perf_counter()
@@ -165,10 +166,9 @@ def filled_features(data, c: float, folds: int = 5, seed: int = 0, source: str =
 
 def one_setting(data, fraction: float, seed: int) -> dict:
     """Every method on split ``seed`` with the label budget ``fraction`` drawn with ``seed``."""
-    from synhelpers.train.baseline import baseline_features
-
     from synhelpers.graph import apply_label_budget, label_budget, with_split
     from synhelpers.graph.label_context import label_context
+    from synhelpers.train.baseline import baseline_features
 
     split = with_split(data, seed)
     y = split[f"y_{LABEL}"]
@@ -190,6 +190,39 @@ def one_setting(data, fraction: float, seed: int) -> dict:
     return res
 
 
+def trained_fit(few, model: str, context: bool, seed: int, threads: int = 1) -> dict:
+    """One of our trained models on the budgeted split ``few`` (its training split is the
+    labelled neurons): selection on validation, test scored once, as ``train`` does."""
+    import tempfile
+
+    import synhelpers
+
+    cfg = synhelpers.TrainConfig(model=model, labels=(LABEL,), seeds=1, first_seed=seed,
+                                 progress="none", num_threads=threads, label_context=context)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        r = synhelpers.run_training(few, cfg, tmp)["seeds"][0]
+    return {"test_macro_f1": r["test_macro_f1"], "best_val_macro_f1": r["best_val_macro_f1"],
+            "best_epoch": r["best_epoch"], "fit_seconds": time.perf_counter() - t0}
+
+
+def trained_methods(models) -> tuple[str, ...]:
+    """``sage`` -> ``("sage", "sage+context")``: each model without and with label context."""
+    return tuple(m + suffix for m in models for suffix in ("", "+context"))
+
+
+def one_trained_setting(data, fraction: float, seed: int, models) -> dict:
+    """Our trained models on the same split and labelled neurons as :func:`one_setting`."""
+    from synhelpers.graph import apply_label_budget, label_budget, with_split
+
+    split = with_split(data, seed)
+    labelled = label_budget(split[f"y_{LABEL}"].numpy(), split.train_mask.numpy(),
+                            fraction=fraction, seed=seed)
+    few = apply_label_budget(split, labelled)
+    return {m: trained_fit(few, m.removesuffix("+context"), m.endswith("+context"), seed)
+            for m in trained_methods(models)}
+
+
 def cmd_run(args) -> None:
     from importlib.metadata import version
 
@@ -199,6 +232,8 @@ def cmd_run(args) -> None:
            "ntac_version": version("ntac"), "c_grid": list(C_GRID), "machine": machine(),
            "ceiling_macro_f1": meta.get("ceiling_macro_f1"), "dataset": data.dataset_name,
            "runs": {m: {} for m in METHODS}, "n_labelled": {}}
+    if args.models:  # our trained models, added to an existing results file
+        return _run_trained(args, data, out_file)
     for fraction in args.budgets:
         for s in range(args.seeds):
             r = one_setting(data, fraction, s)
@@ -209,6 +244,24 @@ def cmd_run(args) -> None:
                   + ", ".join(f"{m} {r[m]['test_macro_f1'] * 100:.1f}" for m in METHODS), flush=True)
             write_json(out_file, res)
     plot(res, args.figures)
+
+
+def _run_trained(args, data, out_file: Path) -> None:
+    res = read_json(out_file)
+    for fraction in args.budgets:
+        for s in range(args.seeds):
+            r = one_trained_setting(data, fraction, s, args.models)
+            for m, v in r.items():
+                runs = res["runs"].setdefault(m, {}).setdefault(str(fraction), [])
+                runs[s:s + 1] = [v]
+            print(f"budget {fraction:g} seed {s}: "
+                  + ", ".join(f"{m} {v['test_macro_f1'] * 100:.1f}" for m, v in r.items()), flush=True)
+            write_json(out_file, res)
+
+
+def _methods(res: dict) -> list[str]:
+    """The peers and regressions, then every trained model the results file holds."""
+    return [*METHODS, *(m for m in res["runs"] if m not in METHODS)]
 
 
 def _ms(values) -> tuple[float, float]:
@@ -223,10 +276,11 @@ def plot(res: dict, out_dir: Path) -> list[Path]:
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     budgets = [float(b) for b in res["budgets"]]
-    for i, m in enumerate(METHODS):
-        stats = [_ms([r["test_macro_f1"] for r in res["runs"][m][str(b)]]) for b in budgets]
+    methods = _methods(res)
+    for i, m in enumerate(methods):
+        stats = [_ms([r["test_macro_f1"] for r in res["runs"][m].get(str(b), [])]) for b in budgets]
         mean, sd = np.array(stats).T
-        dodge = np.array(budgets) * 1.04 ** (i - (len(METHODS) - 1) / 2)  # error bars side by side
+        dodge = np.array(budgets) * 1.04 ** (i - (len(methods) - 1) / 2)  # error bars side by side
         style = {"ls": "--", "c": "k", "marker": "s"} if m == "lr_selected" else {"marker": "o"}
         ax.errorbar(dodge, mean, yerr=sd, capsize=3, label=m, **style)
     if res.get("ceiling_macro_f1"):
@@ -247,12 +301,13 @@ def cmd_report(args) -> None:
         r = read_json(f)
         print(f"\n**{r['dataset']}, {r['label']}, {r['seeds']} seeds, NTAC {r['ntac_version']}** "
               f"(ceiling macro-F1 {r['ceiling_macro_f1'] * 100:.1f})\n")
-        print("| labelled | labels | " + " | ".join(METHODS) + " |\n|---|---:|" + "---:|" * len(METHODS))
+        methods = _methods(r)
+        print("| labelled | labels | " + " | ".join(methods) + " |\n|---|---:|" + "---:|" * len(methods))
         for b in r["budgets"]:
             n = np.mean(r["n_labelled"][str(b)])
             cells = []
-            for m in METHODS:
-                mean, sd = _ms([x["test_macro_f1"] for x in r["runs"][m][str(b)]])
+            for m in methods:
+                mean, sd = _ms([x["test_macro_f1"] for x in r["runs"][m].get(str(b), [])])
                 cells.append(f"{mean:.1f} ± {sd:.1f}")
             print(f"| {'all' if float(b) >= 1 else f'{float(b):.0%}'} | {n:.0f} | " + " | ".join(cells) + " |")
         if args.plot:
@@ -274,6 +329,9 @@ def main(argv=None) -> int:
     q.add_argument("--results", type=Path, default=None, help="JSON file (default benchmarks/results/peers_*.json)")
     q.add_argument("--data-root", type=Path, default=None, help="where the synthetic tables are cached")
     q.add_argument("--figures", type=Path, default=ROOT / "figures", help="figure folder")
+    q.add_argument("--models", nargs="+", default=None,
+                   help="train these registry models (each without and with --label-context) on "
+                        "the same splits and labelled neurons, and add them to the results file")
     q = sub.add_parser("report", help="markdown table from the saved JSON")
     q.add_argument("--plot", action="store_true", help="redraw the figures too")
     q.add_argument("--figures", type=Path, default=ROOT / "figures", help="figure folder")

@@ -51,10 +51,12 @@ def test_forward_backward(graph, name):
     out = model(graph)
     main = {"cell_class", "predictedNt"}
     fused = name in ("hybrid", "hybrid_cloud")  # two views, hence aux heads
-    aux = {f"{c}@{v}" for c in main for v in ("wiring", "synapse")} if fused else set()
-    assert set(out) == main | aux
-    assert all(o.shape == (30, 3) for o in out.values())
-    loss = sum(o.logsumexp(-1).mean() for o in out.values())
+    assert set(out) == main
+    assert sorted(out.aux) == (["synapse", "wiring"] if fused else [])
+    assert all(set(view) == main for view in out.aux.values())
+    every = [*out.values(), *(o for view in out.aux.values() for o in view.values())]
+    assert all(o.shape == (30, 3) for o in every)
+    loss = sum(o.logsumexp(-1).mean() for o in every)
     loss.backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad]
     assert all(g is None or torch.isfinite(g).all() for g in grads)
@@ -62,7 +64,7 @@ def test_forward_backward(graph, name):
     model.eval()
     with torch.no_grad():
         a, b = model(graph), model(graph)
-    assert set(a) == main  # evaluation and metrics see the fused heads only
+    assert set(a) == main and a.aux == {}  # evaluation and metrics see the fused heads only
     assert torch.equal(a["cell_class"], b["cell_class"])  # evaluation (FPS) is deterministic
 
 

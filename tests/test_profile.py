@@ -1,5 +1,5 @@
 """A run profile never changes a command's arguments silently: the small profile's caps are
-printed, one line on stderr, by every command that applies them."""
+printed, one line on stdout, by every command that applies them (stderr stays the error's)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ def test_caps_are_printed_in_one_line(capsys):
     args = argparse.Namespace(max_epochs=200, min_epochs=50, seeds=3, splits=1)
     note = apply_profile_caps(args, ("max_epochs", "seeds", "splits"), profile="small")
     out, err = capsys.readouterr()
-    assert out == ""
-    assert err == "profile small: capped --max-epochs 200 -> 3, --seeds 3 -> 2\n"
-    assert note == err.strip()
+    assert err == ""
+    assert out == "profile small: capped --max-epochs 200 -> 3, --seeds 3 -> 2\n"
+    assert note == out.strip()
     assert (args.max_epochs, args.seeds, args.splits, args.min_epochs) == (3, 2, 1, 50)
 
 
@@ -33,7 +33,7 @@ def test_nothing_capped_prints_nothing(capsys, profile, value):
 def test_environment_profile_names_its_source(capsys, monkeypatch):
     monkeypatch.setenv("SYNHELPERS_PROFILE", "small")
     apply_profile_caps(argparse.Namespace(neurons=2000), ("neurons",))
-    assert capsys.readouterr().err == ("profile small (SYNHELPERS_PROFILE=small): capped "
+    assert capsys.readouterr().out == ("profile small (SYNHELPERS_PROFILE=small): capped "
                                        "--neurons 2000 -> 300\n")
 
 
@@ -61,5 +61,5 @@ def test_every_command_that_caps_prints_it(capsys, monkeypatch, tmp_path, argv, 
     args = build_parser().parse_args([a.format(tmp=tmp_path) for a in argv])
     with pytest.raises((_Stop, ConfigError)):  # stopped before any work
         args.func(args)
-    err = capsys.readouterr().err.splitlines()
+    err = capsys.readouterr().out.splitlines()
     assert err == [f"profile small (SYNHELPERS_PROFILE=small): capped {expected}"]

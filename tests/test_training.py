@@ -93,8 +93,10 @@ def test_determinism_fixed_seed(graph, tmp_path):
 
 def test_retraining_replaces_old_events_and_checkpoint(graph, tmp_path):
     run_training(graph, cfg(max_epochs=2, model="mlp"), tmp_path)
+    first = sorted((tmp_path / "tb" / "seed0").glob("events*"))  # training, then final scores
     run_training(graph, cfg(max_epochs=3, model="mlp"), tmp_path, overwrite=True)
-    assert len(list((tmp_path / "tb" / "seed0").glob("events*"))) == 1
+    again = sorted((tmp_path / "tb" / "seed0").glob("events*"))
+    assert len(again) == len(first) and not set(again) & set(first)  # the old ones are gone
     assert sorted(p.name for p in (tmp_path / "seed0").iterdir()) == ["best.ckpt", "result.json"]
 
 

@@ -9,7 +9,6 @@ committed figures or a user's data.
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,7 +73,8 @@ SMALL_CAPS = {"neurons": 300, "max_epochs": 3, "min_epochs": 1, "seeds": 2, "spl
 def apply_profile_caps(args, names=tuple(SMALL_CAPS), profile: str | None = None) -> str:
     """Under ``SYNHELPERS_PROFILE=small``, lower the command-line values in ``names`` to
     :data:`SMALL_CAPS`. A profile never changes arguments silently: what was capped is printed
-    as one line on stderr, and returned ('' when nothing changed). ``args`` is an
+    as one line on stdout (stderr is kept for the one-line error a command may end with), and
+    returned ('' when nothing changed). ``args`` is an
     ``argparse.Namespace``; the default profile changes nothing. ``profile``: None reads
     ``$SYNHELPERS_PROFILE``.
 
@@ -82,6 +82,7 @@ def apply_profile_caps(args, names=tuple(SMALL_CAPS), profile: str | None = None
         >>> import argparse
         >>> a = argparse.Namespace(neurons=2000)
         >>> apply_profile_caps(a, profile="small"), a.neurons
+        profile small: capped --neurons 2000 -> 300
         ('profile small: capped --neurons 2000 -> 300', 300)
     """
     if (profile or os.environ.get("SYNHELPERS_PROFILE")) != "small":
@@ -96,5 +97,5 @@ def apply_profile_caps(args, names=tuple(SMALL_CAPS), profile: str | None = None
         return ""
     source = " (SYNHELPERS_PROFILE=small)" if profile is None else ""
     note = f"profile small{source}: capped {', '.join(changed)}"
-    print(note, file=sys.stderr)
+    print(note)
     return note
