@@ -22,17 +22,50 @@ ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 
 
-def readme_commands() -> tuple[list[str], list[str]]:
-    """(commands to run, commands marked as needing the network), in README order."""
-    run, network, in_block, marked, previous = [], [], False, False, ""
+def readme_commands(marker: str = "<!-- needs: network -->") -> tuple[list[str], list[str]]:
+    """(commands to run, commands of blocks marked with ``marker``), in README order. Blocks
+    marked "needs: network" or "after: make quickstart" are never in the first list."""
+    run, marked_cmds, in_block, marked, skip, previous = [], [], False, False, False, ""
     for line in README.splitlines():
         if line.startswith("```"):
             in_block = not in_block
-            marked = in_block and previous.strip() == "<!-- needs: network -->"
+            marked = in_block and previous.strip() == marker
+            skip = in_block and previous.strip().startswith("<!-- ")
         elif in_block and line.strip().startswith("python -m synhelpers"):
-            (network if marked else run).append(line.split("  #")[0].strip())
+            cmd = line.split("  #")[0].strip()
+            if marked:
+                marked_cmds.append(cmd)
+            elif not skip:
+                run.append(cmd)
         previous = line if line.strip() else previous
-    return run, network
+    return run, marked_cmds
+
+
+def quickstart_commands() -> list[list[str]]:
+    """The Makefile's ``quickstart`` commands with its variables' defaults filled in."""
+    text = (ROOT / "Makefile").read_text()
+    defaults = dict(re.findall(r"^([A-Z_]+) \?= (.+)$", text, re.M))
+    out = []
+    for line in _make_recipe("quickstart"):
+        if "-m synhelpers" not in line:
+            continue
+        line = re.sub(r"\$\((\w+)\)", lambda m: defaults.get(m.group(1), m.group(0)), line)
+        out.append(shlex.split(line.split("-m synhelpers", 1)[1]))
+    return out
+
+
+def test_the_answer_commands_work_verbatim_after_the_quickstart(tmp_path):
+    """The README's commands for the quickstart's runs, after the quickstart's own commands
+    (small profile), in that order."""
+    _, after = readme_commands("<!-- after: make quickstart -->")
+    assert len(after) >= 3
+    env = {**os.environ, "SYNHELPERS_PROFILE": "small", "PYTHONPATH": str(ROOT)}
+    for args in quickstart_commands() + [shlex.split(c)[3:] for c in after]:
+        out = subprocess.run([sys.executable, "-m", "synhelpers", *args], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, f"`{' '.join(args)}` failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}"
+    assert (tmp_path / "runs" / "quickstart" / "hybrid" / "predictions.parquet").exists()
+    assert (tmp_path / "runs" / "quickstart" / "hybrid" / "MODEL_CARD.md").exists()
 
 
 def test_only_downloads_need_the_network():
