@@ -96,7 +96,7 @@ def run_task(task: str, *, profile: str | None = None, models=("sage", "synapse_
     seeds, max_epochs = seeds or P.seeds, max_epochs or P.max_epochs
     tables_dir = P.data_dir / "synthetic"
     ensure_synthetic(SyntheticConfig(n_neurons=P.n_neurons, seed=0), tables_dir)
-    data = build_cached(tables_dir, tables_dir / "graph", GraphConfig())
+    data = build_cached(tables_dir, tables_dir / "graph", GraphConfig(min_class_count=P.min_class_count))
     meta = read_json(tables_dir / "synthetic.json")
     f1_key, acc_key = CEILING_KEYS[task]
     ceiling = {"macro_f1": meta[f1_key], "accuracy": meta[acc_key]}
@@ -144,7 +144,7 @@ def run_held_out(*, profile: str | None = None, n_neurons: int | None = None, in
     held_out = paths[-1].name
     graph_dir = paths[0].parent / f"graph_test_{held_out}"
     data = build_cached(paths, graph_dir, GraphConfig(labels=("cell_class",), test_connectome=held_out,
-                                                      min_class_count=5 if P.is_small else 10))
+                                                      min_class_count=P.min_class_count))
     runs_dir = P.runs_dir / f"held_out_{paths[0].parent.name}{tag}"
     run_dirs = run_ablation(data, runs_dir, "cell_class", models, {"transductive": list(models)},
                             seeds=seeds, splits=splits, max_epochs=max_epochs, retrain=retrain, **train_kw)

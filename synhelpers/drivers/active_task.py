@@ -88,7 +88,7 @@ def run_active_task(*, profile: str | None = None, retrain: bool = False, fracti
     P = profiles.resolve(profile)
     tables = P.data_dir / "synthetic"
     ensure_synthetic(SyntheticConfig(n_neurons=P.n_neurons, seed=0), tables)
-    data = build_cached(tables, tables / "graph", GraphConfig())
+    data = build_cached(tables, tables / "graph", GraphConfig(min_class_count=P.min_class_count))
     base = {"seeds": P.seeds}
     if P.is_small:
         base.update(rounds=2, batch=5, max_epochs=P.max_epochs, min_epochs=1, patience=2, mc_samples=3)

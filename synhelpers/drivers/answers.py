@@ -81,7 +81,7 @@ def task_answers(task: str = "cell_class", *, profile: str | None = None, model:
     P = profiles.resolve(profile)
     tables_dir = P.data_dir / "synthetic"
     ensure_synthetic(SyntheticConfig(n_neurons=P.n_neurons, seed=0), tables_dir)
-    data = build_cached(tables_dir, tables_dir / "graph", GraphConfig())
+    data = build_cached(tables_dir, tables_dir / "graph", GraphConfig(min_class_count=P.min_class_count))
     runs_dir = P.runs_dir / f"train_{task}"
     runs = saved_runs(runs_dir, graph_fingerprint(data))
     if f"{model}/transductive" not in runs:

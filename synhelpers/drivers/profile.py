@@ -47,6 +47,13 @@ class Profile:
     def is_small(self) -> bool:
         return self.name == "small"
 
+    @property
+    def min_class_count(self) -> int:
+        """``build --min-class-count`` of the profile's graph (the small connectome has fewer
+        neurons per class); every notebook and driver builds the graph with it, so none of
+        them rebuilds another's graph with other settings."""
+        return 5 if self.is_small else 10
+
 
 def resolve(profile: str | None = None) -> Profile:
     """Return the :class:`Profile` named ``profile``, or the one in ``$SYNHELPERS_PROFILE``.
