@@ -14,7 +14,7 @@ Example:
     ...                    "trained_on": {"label_names": {"cell_class": ["A", "B"]}}})
     >>> card.splitlines()[0]
     '# Model card: sage on synthetic'
-    >>> "| sage (this run) | 90.0 ± 1.0 | 1 |" in card
+    >>> "| sage (this run) | 90.0 | 1 |" in card
     True
 """
 
@@ -67,8 +67,19 @@ def baseline_beside(out_dir, graph_dir, label: str) -> dict | None:
     return None
 
 
-def _pct(mean: float | None, std: float | None) -> str:
-    return "n/a" if mean is None else f"{100 * mean:.1f} ± {100 * (std or 0.0):.1f}"
+def _pct(mean: float | None, std: float | None, n: int = 2) -> str:
+    """``mean ± std`` in %, the mean alone for one seed (its spread is unknown)."""
+    if mean is None:
+        return "n/a"
+    return f"{100 * mean:.1f}" if n < 2 else f"{100 * mean:.1f} ± {100 * (std or 0.0):.1f}"
+
+
+def _command() -> str:
+    """This process's command line, as a user would type it."""
+    argv = list(sys.argv)
+    if argv and argv[0].endswith(("synhelpers/__main__.py", "synhelpers/cli.py")):
+        return shlex.join(["python", "-m", "synhelpers", *argv[1:]])
+    return shlex.join(argv)
 
 
 def _versions() -> str:
@@ -100,11 +111,12 @@ def model_card(result: dict, *, baseline: dict | None = None, ceiling: dict | No
         classes = names.get(c, [])
         lines.append(f"- `{c}`: {len(classes)} classes ({', '.join(map(str, classes))})")
     lines += ["", "## Test macro-F1 (%)", "", "| model | mean ± std | seeds |", "|---|---:|---:|",
-              f"| {result['model']} (this run) | {_pct(mean.get('test_macro_f1'), std.get('test_macro_f1'))} | {n} |"]
+              f"| {result['model']} (this run) | {_pct(mean.get('test_macro_f1'), std.get('test_macro_f1'), n)} | {n} |"]
     if baseline is not None:
         bm, bs = baseline.get("mean", {}), baseline.get("std", {})
-        lines.append(f"| logistic-regression baseline | {_pct(bm.get('test_macro_f1'), bs.get('test_macro_f1'))} "
-                     f"| {len(baseline.get('seeds', []))} |")
+        nb = len(baseline.get("seeds", []))
+        lines.append(f"| logistic-regression baseline | {_pct(bm.get('test_macro_f1'), bs.get('test_macro_f1'), nb)} "
+                     f"| {nb} |")
     if ceiling is not None:
         lines.append(f"| synthetic generator ceiling | {100 * ceiling['macro_f1']:.1f} | |")
     if baseline is None:
@@ -112,7 +124,7 @@ def model_card(result: dict, *, baseline: dict | None = None, ceiling: dict | No
                   "`python -m synhelpers baseline --graph GRAPH --out DIR` (next to this folder) adds one."]
     if result.get("not_applicable"):
         lines += ["", f"Not applicable: {result['not_applicable']}"]
-    lines += ["", "## Versions", _versions(), "", "## Made by", f"`{command or shlex.join(sys.argv)}`",
+    lines += ["", "## Versions", _versions(), "", "## Made by", f"`{command or _command()}`",
               "", "Settings: `config` in `metrics.json`."]
     return "\n".join(lines) + "\n"
 
