@@ -65,6 +65,7 @@ def ntac_fit(data, max_steps: int = 50) -> dict:
     import scipy.sparse as sp
     from ntac import Ntac
     from sklearn.metrics import f1_score
+
     from synhelpers.train.metrics import classification_metrics
 
     t0 = time.perf_counter()
@@ -165,10 +166,9 @@ def filled_features(data, c: float, folds: int = 5, seed: int = 0, source: str =
 
 def one_setting(data, fraction: float, seed: int) -> dict:
     """Every method on split ``seed`` with the label budget ``fraction`` drawn with ``seed``."""
-    from synhelpers.train.baseline import baseline_features
-
     from synhelpers.graph import apply_label_budget, label_budget, with_split
     from synhelpers.graph.label_context import label_context
+    from synhelpers.train.baseline import baseline_features
 
     split = with_split(data, seed)
     y = split[f"y_{LABEL}"]
