@@ -231,7 +231,8 @@ def _add_safety_args(p: argparse.ArgumentParser) -> None:
     """``--overwrite``: the one way to replace a run made with other settings."""
     p.add_argument("--overwrite", action="store_true",
                    help="replace a run in --out made with other settings or on another graph "
-                        "(its metrics.json, run.json, seed folders and logs are deleted first); "
+                        "(the files the run recorded as its own are deleted first, nothing else; "
+                        "a folder that holds no run is refused); "
                         "without it such a rerun is refused, and a rerun with the same settings "
                         "resumes at the first unfinished seed")
 

@@ -8,10 +8,17 @@ Layout (``<tag>`` is ``seed<k>``, or ``split<j>/seed<k>`` with several splits)::
     <tag>/best.ckpt        its selected checkpoint
     metrics.json           written once, atomically, after every seed finished
 
+The folder carries the ownership marker of :mod:`synhelpers.outputs` (kind ``run``, purpose
+``train``), listing the files and folders the run writes; ``run.json`` holds the run's
+``run_id``, stored with the graph fingerprint and the seed tag in every checkpoint (checked by
+:func:`synhelpers.answers.load.load_run`). A folder that holds something else (the user's
+files, tables, a graph, a baseline) is refused whole, in one line.
+
 A rerun into a folder that holds a run:
 
 - with other settings (or another graph) is refused with one line naming what differs,
-  unless ``overwrite=True`` (``train --overwrite``), which first deletes the old run's files;
+  unless ``overwrite=True`` (``train --overwrite``), which first deletes the files the run
+  recorded as its own (and nothing else);
 - with the same settings, returns the finished run's ``metrics.json`` untouched, or resumes
   an interrupted run: finished seeds are read back from their ``result.json`` and the seed
   that was cut off is trained again from scratch, so the final ``metrics.json`` equals an
