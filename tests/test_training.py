@@ -93,11 +93,8 @@ def test_determinism_fixed_seed(graph, tmp_path):
 
 def test_retraining_replaces_old_events_and_checkpoint(graph, tmp_path):
     run_training(graph, cfg(max_epochs=2, model="mlp"), tmp_path)
-    old = {p.name for p in (tmp_path / "tb" / "seed0").glob("events*")}
     run_training(graph, cfg(max_epochs=3, model="mlp"), tmp_path, overwrite=True)
-    new = {p.name for p in (tmp_path / "tb" / "seed0").glob("events*")}
-    # the training curves and the final-scores HPARAMS event of the new run only
-    assert old and new and not old & new
+    assert len(list((tmp_path / "tb" / "seed0").glob("events*"))) == 1
     assert sorted(p.name for p in (tmp_path / "seed0").iterdir()) == ["best.ckpt", "result.json"]
 
 
