@@ -96,12 +96,19 @@ def existing_file(text: str) -> Path:
 def writable_dir(text: str) -> Path:
     """An output folder: it exists and is writable, or it can be created (its nearest existing
     parent is a writable folder). Nothing is created here."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty folder name; give a folder, e.g. runs/hybrid")
     p = Path(text)
-    if p.exists() and not p.is_dir():
-        raise argparse.ArgumentTypeError(f"not a folder: {text}")
-    probe = p
-    while not probe.exists():
-        probe = probe.parent
+    try:
+        if p.is_symlink() and not p.exists():
+            raise argparse.ArgumentTypeError(f"{text}: a link to nothing (or a loop of links)")
+        if p.exists() and not p.is_dir():
+            raise argparse.ArgumentTypeError(f"not a folder: {text}")
+        probe = p
+        while not probe.exists():
+            probe = probe.parent
+    except OSError as e:  # a name too long for the file system, a loop of links
+        raise argparse.ArgumentTypeError(f"cannot use {text[:80]}: {e.strerror or e}") from None
     if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
         raise argparse.ArgumentTypeError(f"cannot write to {text} ({probe} is not writable)")
     return p

@@ -43,10 +43,8 @@ Applying it to run folders, predictions, suggest CSVs and baselines::
     f = check_output_file(out_file, (".csv",), "suggestions")       # suggest --out
 
 Give each writer its own ``purpose``: a folder claimed with one is refused to another (a
-train run to a baseline, one baseline label to another). A folder without a purpose (a run
-folder of an older version, adopted) takes the first one that claims it.
-
-Add the names a kind reserves (``metrics.json`` ...) with :func:`register_kind`.
+train run to a baseline, one baseline label to another); an adopted folder of an older
+version without one takes the first that claims it. More kinds: :func:`register_kind`.
 """
 
 from __future__ import annotations
@@ -83,8 +81,8 @@ class Marker:
     files: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        return {"marker": 1, "kind": self.kind, "purpose": self.purpose,
-                "complete": self.complete, "writer": self.writer, "files": dict(self.files)}
+        return {"marker": 1, **{k: getattr(self, k) for k in ("kind", "purpose", "complete",
+                                                              "writer")}, "files": dict(self.files)}
 
 
 def _legacy_tables(folder: Path) -> str | None:
@@ -100,6 +98,23 @@ def _legacy_tables(folder: Path) -> str | None:
     if (folder / ".parts").is_dir() or (folder / ".downloads").is_dir():
         return ""  # an interrupted download (its parts, its cached export files): resumable
     return None
+
+
+def _legacy_run(folder: Path) -> str | None:
+    """The purpose of a run folder written before markers existed: ``"train"`` (its run.json,
+    or a metrics.json with a graph fingerprint), ``"baseline LABEL"``, else any (``""``)."""
+    if (folder / "run.json").is_file():
+        return "train"
+    try:
+        raw = json.loads((folder / "metrics.json").read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return ""
+    raw = raw if isinstance(raw, dict) else {}
+    if raw.get("model") == "logreg_baseline":
+        return f"baseline {raw.get('task')}"
+    return "train" if "data_fingerprint" in raw else ""
 
 
 @dataclass(frozen=True)
@@ -122,8 +137,7 @@ KINDS: dict[str, FolderKind] = {
     "tables": FolderKind(_TABLE_NAMES, _legacy_tables),
     "graph": FolderKind(("graph.pt", "split.parquet", "graph.json"),
                         lambda f: "" if (f / "graph.pt").is_file() else None),
-    "run": FolderKind(("metrics.json",),
-                      lambda f: "" if (f / "metrics.json").is_file() else None),
+    "run": FolderKind(("metrics.json", "run.json", "MODEL_CARD.md"), _legacy_run),
 }
 
 
@@ -202,6 +216,14 @@ def claim_folder(path: str | Path, kind: str, *, purpose: str | None = None) -> 
         synhelpers.errors.OutputError: ... holds files synhelpers did not write (mine.csv); choose another --out, or an empty folder
     """
     path = Path(path)
+    try:
+        return _claim_folder(path, kind, purpose)
+    except OSError as e:  # a name too long, a loop of links, a folder that cannot be read
+        raise OutputError(f"{path}: cannot be used as an output folder ({e.strerror or e}); "
+                          "choose another --out") from None
+
+
+def _claim_folder(path: Path, kind: str, purpose: str | None) -> Path:
     if path.is_symlink() and not path.exists():
         raise OutputError(f"{path}: a link to nothing; give a folder as --out")
     if path.exists() and not path.is_dir():
@@ -269,6 +291,14 @@ def check_output_file(path: str | Path, suffixes: Iterable[str], purpose: str, *
     if str(path) == "":
         raise OutputError(f"{flag} is empty; give a file name ending in {' or '.join(suffixes)}")
     path = Path(path)
+    try:
+        return _check_output_file(path, suffixes, purpose, flag)
+    except OSError as e:  # a name too long, a loop of links, a folder that cannot be read
+        raise OutputError(f"{flag} {path}: cannot be used as an output file "
+                          f"({e.strerror or e}); choose another name") from None
+
+
+def _check_output_file(path: Path, suffixes: tuple, purpose: str, flag: str) -> Path:
     if path.is_symlink():
         raise OutputError(f"{flag} {path}: a link; give a plain file path")
     if path.is_dir():
@@ -341,20 +371,15 @@ def _inside(folder: Path, name: str) -> Path | None:
     """``folder / name`` if it stays inside ``folder`` (no ``..``, no absolute path, no link
     out), else ``None``."""
     p = folder / name
-    try:
-        p.resolve().relative_to(folder.resolve())
-    except ValueError:
-        return None
-    return p if not Path(name).is_absolute() else None
+    inside = p.resolve().is_relative_to(folder.resolve()) and not Path(name).is_absolute()
+    return p if inside else None
 
 
 def owned_files(folder: str | Path) -> list[Path]:
     """The recorded files and folders of ``folder`` that exist (inside it), sorted."""
     folder = Path(folder)
     marker = read_marker(folder) if folder.is_dir() else None
-    if marker is None:
-        return []
-    paths = (_inside(folder, n) for n in marker.files)
+    paths = (_inside(folder, n) for n in (marker.files if marker else {}))
     return sorted(p for p in paths if p is not None and (p.exists() or p.is_symlink()))
 
 
@@ -372,5 +397,4 @@ def remove_owned(folder: str | Path, kind: str, *, purpose: str | None = None) -
         removed.append(p)
     marker = read_marker(folder)
     marker.files = {}
-    _write_marker(folder, marker)
-    return removed
+    return _write_marker(folder, marker) or removed

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 #: The train arguments of the world's finished run (a tiny, fast, deterministic run).
 TRAIN = ["--label", "cell_class", "--model", "mlp", "--seeds", "1", "--max-epochs", "2",
@@ -125,6 +127,8 @@ N, C, S = "tables/neurons.parquet", "tables/connections.parquet", "tables/synaps
 BUILD = ("build", "--tables", "{d}/tables", "--out", "{d}/new_graph", "--quiet")
 TRAIN_G = ("train", "--data", "{d}/graph", "--out", "{d}/new_run", *TRAIN)
 TRAIN_T = ("train", "--data", "{d}/tables", "--out", "{d}/new_run", *TRAIN)
+PREDICT = ("predict", "--run", "{d}/run", "--data", "{d}/graph", "--out", "{d}/p.parquet")
+SUGGEST = ("suggest", "--run", "{d}/run", "--data", "{d}/graph", "--out", "{d}/next.csv")
 
 CASES = [
     # -- paths
@@ -216,6 +220,44 @@ CASES = [
          ("max_epochs", "--overwrite")),
     Case("rerun_on_another_graph", ("train", "--data", "{d}/graph_nosyn", "--out", "{d}/run", *TRAIN),
          ("graph", "--overwrite")),
+    # -- flags that would do nothing, or contradict each other (issue 21)
+    Case("augment_on_a_wiring_only_model", (*TRAIN_G, "--augment", "rotate_z"), ("--augment", "mlp")),
+    Case("fanouts_without_batch_size", (*TRAIN_G, "--fanouts", "5"), ("--fanouts", "--batch-size")),
+    Case("more_fanouts_than_layers", (*TRAIN_G, "--model", "sage", "--batch-size", "32", "--fanouts",
+                                      "5", "5", "5", "5", "5"), ("--fanouts", "sage")),
+    Case("loss_weight_for_a_column_not_trained", (*TRAIN_G, "--loss-weight", "predictedNt=2"),
+         ("--loss-weight", "predictedNt")),
+    Case("task_with_another_label", (*TRAIN_G, "--task", "nt"), ("--task", "--label")),
+    Case("label_twice", (*TRAIN_G, "--label", "cell_class", "cell_class"), ("--label", "twice")),
+    Case("aux_weight_inf", (*TRAIN_G, "--aux-weight", "inf"), ("--aux-weight",)),
+    Case("lr_nan", (*TRAIN_G, "--lr", "nan"), ("--lr",)),
+    Case("weight_decay_inf", (*TRAIN_G, "--weight-decay", "inf"), ("--weight-decay",)),
+    Case("out_empty", ("train", "--data", "{d}/graph", "--out", "", *TRAIN), ("--out",)),
+    Case("seed_beyond_numpy", (*TRAIN_G, "--first-seed", str(2**32)), ("--first-seed",)),
+    Case("precision_unknown", (*TRAIN_G, "--precision", "bogus"), ("--precision", "bogus")),
+    # -- damaged runs and graphs, odd output paths
+    Case("checkpoint_truncated", PREDICT, ("best.ckpt",), raw("run/seed0/best.ckpt", truncate)),
+    Case("metrics_not_json", PREDICT, ("metrics.json",), raw("run/metrics.json", lambda b: b"{not json")),
+    Case("metrics_not_json_suggest", SUGGEST, ("metrics.json",),
+         raw("run/metrics.json", lambda b: b"{not json")),
+    Case("split_parquet_corrupt", TRAIN_G, ("split.parquet",), raw("graph/split.parquet", truncate)),
+    Case("split_parquet_without_test", TRAIN_G, ("split.parquet",),
+         edit("graph/split.parquet", lambda df: df.assign(split=df["split"].replace("test", "train")))),
+    Case("out_dangling_link", ("train", "--data", "{d}/graph", "--out", "{d}/link", *TRAIN), ("--out", "link"),
+         lambda d: (d / "link").symlink_to(d / "nowhere")),
+    Case("out_looping_link", ("train", "--data", "{d}/graph", "--out", "{d}/loop", *TRAIN), ("--out", "loop"),
+         lambda d: (d / "loop").symlink_to(d / "loop")),
+    Case("predict_out_dangling_link", (*PREDICT[:-1], "{d}/link.parquet"), ("--out", "link.parquet"),
+         lambda d: (d / "link.parquet").symlink_to(d / "nowhere.parquet")),
+    Case("out_name_too_long", ("train", "--data", "{d}/graph", "--out", "{d}/" + "x" * 300, *TRAIN),
+         ("--out",)),
+    Case("predict_out_name_too_long", (*PREDICT[:-1], "{d}/" + "x" * 300 + ".parquet"), ("--out",)),
+    Case("view_given_a_tables_file", ("view", "--predictions", "{d}/" + N, "--tables", "{d}/tables",
+                                      "--out", "{d}/v"), ("--predictions", "neurons.parquet")),
+    Case("view_given_a_json_file", ("view", "--predictions", "{d}/run/metrics.json", "--tables",
+                                    "{d}/tables", "--out", "{d}/v"), ("--predictions", "metrics.json")),
+    *([] if torch.cuda.is_available() else [
+        Case("accelerator_gpu_without_gpu", (*TRAIN_G, "--accelerator", "gpu"), ("--accelerator",))]),
 ]
 
 
@@ -259,6 +301,23 @@ def outcomes(world, tmp_path_factory, request) -> dict[str, dict]:
         futures = {c.name: pool.submit(_run_case, world, root, c) for c in CASES
                    if c.name in selected}
         return {name: f.result() for name, f in futures.items()}
+
+
+#: An exception class named in a message (``ValueError``, ``ArrowInvalid`` ...): the message
+#: should say what to do instead.
+CLASS_NAME = re.compile(r"\b[A-Z][A-Za-z]*(Error|Exception|Invalid|Interrupt)\b|Traceback")
+
+
+def test_no_fault_case_is_unexpected(outcomes):
+    """Every fault case of the suite (those selected) ends in one sentence, exit 2: never
+    "unexpected <ExceptionType>", never an exception class name."""
+    bad = {}
+    for name, r in outcomes.items():
+        lines = r["stderr"].strip().splitlines()
+        if (r["rc"] != 2 or len(lines) != 1 or "unexpected" in r["stderr"]
+                or CLASS_NAME.search(r["stderr"])):
+            bad[name] = r["stderr"][-300:]
+    assert outcomes and not bad, bad
 
 
 def test_there_are_at_least_40_distinct_cases():

@@ -74,7 +74,8 @@ def after(seconds: float):
 
 def strip(metrics: dict) -> dict:
     """``metrics`` without the :data:`VOLATILE` fields."""
-    out = {k: v for k, v in metrics.items() if k not in ("seeds", "mean", "std")}
+    # run_id: each run folder's own identity (a resumed run keeps the id of its run.json)
+    out = {k: v for k, v in metrics.items() if k not in ("seeds", "mean", "std", "run_id")}
     out["seeds"] = [{k: v for k, v in s.items() if k not in VOLATILE} for s in metrics["seeds"]]
     for k in ("mean", "std"):
         out[k] = {m: v for m, v in metrics[k].items() if m not in VOLATILE}

@@ -299,9 +299,13 @@ def test_scale_errors(graph):
     model = build_model("hybrid", ModelConfig.from_data(graph, ["cell_class"], gnn_layers=3))
     with pytest.raises(ConfigError, match="3 hops"):
         sampling_fanouts(cfg(fanouts=(5, 5)), model)
-    assert sampling_fanouts(cfg(fanouts=(5, 4, 3, 2)), model) == [5, 4, 3]
+    with pytest.raises(ConfigError, match="gives 4 hops .* would do nothing"):  # issue 21
+        sampling_fanouts(cfg(fanouts=(5, 4, 3, 2)), model)
+    assert sampling_fanouts(cfg(fanouts=(5, 4, 3)), model) == [5, 4, 3]
     mlp = build_model("mlp", ModelConfig.from_data(graph, ["cell_class"]))
-    assert sampling_fanouts(cfg(), mlp) == []
+    assert sampling_fanouts(cfg(fanouts=TrainConfig().fanouts), mlp) == []  # the default
+    with pytest.raises(ConfigError, match="reads 0; the extra fan-outs would do nothing"):
+        sampling_fanouts(cfg(), mlp)  # fan-outs given for a model without message passing
     with pytest.raises(ValueError, match="batch_size"):
         TrainConfig(batch_size=0)
     with pytest.raises(ValueError, match="fanouts"):
@@ -356,7 +360,11 @@ def test_cli_scale_flags(tmp_path, capsys):
                                         "--eval-chunk", "512", "--num-nodes", "2"])
     assert (args.batch_size, args.fanouts, args.eval_chunk, args.num_nodes) == ("auto", [10, -1], 512, 2)
     args = _parser().parse_args(base)
-    assert args.batch_size is None and tuple(args.fanouts) == TrainConfig().fanouts
+    from synhelpers.train.cli_options import scale_fields
+
+    # not given: the default, and `--fanouts` without `--batch-size` can be refused
+    assert args.batch_size is None and args.fanouts is None
+    assert scale_fields(args)["fanouts"] == TrainConfig().fanouts
     for bad in (["--batch-size", "0"], ["--batch-size", "many"], ["--fanouts", "0"]):
         with pytest.raises(SystemExit):
             _parser().parse_args(base + bad)

@@ -27,12 +27,17 @@ __all__ = ["register", "register_answers", "register_suggest"]
 
 
 def _suggest(args: argparse.Namespace) -> int:
+    from ..io import atomic_path
+    from ..outputs import check_output_file, record_file
     from .suggest import suggest
 
+    out = check_output_file(args.out, (".csv",), "suggestions")  # before any work
     table = suggest(args.run, n=args.n, strategy=args.strategy, data=args.data, label=args.label,
                     seed_index=args.seed_index, mc_samples=args.mc_samples, seed=args.seed)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out, index=False)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp:
+        table.to_csv(tmp, index=False)
+    record_file(out, "suggestions")
     print(f"{len(table)} neurons to annotate next ({args.strategy}) -> {args.out}")
     return 0
 
@@ -68,8 +73,8 @@ def register_suggest(subparsers) -> None:
 def _parquet_file(text: str) -> Path:
     """An output ``.parquet`` file whose folder exists or can be created."""
     p = Path(text)
-    if p.suffix != ".parquet":
-        raise argparse.ArgumentTypeError(f"{text}: expected a .parquet file name")
+    if not text or p.suffix != ".parquet":
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a .parquet file name")
     writable_dir(str(p.parent))
     return p
 
@@ -90,13 +95,16 @@ def _answer_args(p, what: str) -> None:
 def _predict(args: argparse.Namespace) -> int:
     import torch
 
+    from ..outputs import check_output_file, record_file
     from .predict import predict, test_scores, write_predictions
 
+    check_output_file(args.out, (".parquet",), "predictions")  # before any work
     if args.threads:
         torch.set_num_threads(args.threads)
     df = predict(args.run, args.data, combine=args.combine, new_connectome=args.new_connectome,
                  coverage=args.coverage)
     write_predictions(df, args.out)
+    record_file(args.out, "predictions")
     meta = df.attrs["synhelpers"]
     counts = df["split"].value_counts()
     scores = ", ".join(f"{c} {f1:.3f} (n = {n:,})" for c, (f1, n)
@@ -121,12 +129,15 @@ def _predict(args: argparse.Namespace) -> int:
 def _embed(args: argparse.Namespace) -> int:
     import torch
 
+    from ..outputs import check_output_file, record_file
     from .embed import embed, write_embeddings
 
+    check_output_file(args.out, (".parquet",), "embeddings")  # before any work
     if args.threads:
         torch.set_num_threads(args.threads)
     df = embed(args.run, args.data, seed=args.seed, new_connectome=args.new_connectome)
     write_embeddings(df, args.out)
+    record_file(args.out, "embeddings")
     meta = df.attrs["synhelpers"]
     dims = ", ".join(f"{k} {d}" for k, d in meta["dims"].items())
     print(f"{meta['model']} (seed {meta['seed']}): {len(df):,} neurons x ({dims}) float32 "

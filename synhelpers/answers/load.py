@@ -16,7 +16,9 @@ way works too, since the module saves its hyperparameters as plain dicts::
 - another graph: refused in one line, unless ``new_connectome=True`` and the model can embed
   neurons it never saw (``ModelSpec.inductive``); then the graph is aligned to the run's
   vocabularies (:func:`~synhelpers.train.vocab.align_graph`) and every labelled neuron is
-  ``test`` (the run saw none of them).
+  ``test`` (the run saw none of them). Every class the run knows is scored there: the new
+  connectome's graph keeps classes with few neurons (``min_class_count`` is not applied to it
+  alone), so the score agrees with a graph built with ``--test-connectome``.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from ..train.config import TrainConfig
 from ..train.vocab import Alignment, align_graph, label_strings
 
 __all__ = ["LoadedRun", "load_run", "load_model", "prepare_graph", "PreparedGraph",
-           "with_run_context"]
+           "with_run_context", "read_metrics", "check_identity"]
 
 
 @dataclass
@@ -122,9 +124,13 @@ def load_model(checkpoint, device="cpu") -> tuple[torch.nn.Module, dict]:
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         raise RunError(f"checkpoint {checkpoint} not found (was the run folder moved or pruned?)")
-    ckpt = torch.load(checkpoint, map_location=device, weights_only=True)
-    hp = ckpt.get("hyper_parameters")
-    if not hp or "model_name" not in hp:
+    try:
+        ckpt = torch.load(checkpoint, map_location=device, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - torch raises many kinds for a damaged file
+        raise RunError(f"{checkpoint}: not a readable checkpoint (truncated or damaged: "
+                       f"{one_line(e)[:80]}); retrain the run (train --overwrite)") from None
+    hp = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
+    if not hp or "model_name" not in hp or "state_dict" not in ckpt:
         raise RunError(f"{checkpoint}: no saved hyperparameters (not a synhelpers checkpoint)")
     model = build_model(hp["model_name"], ModelConfig(**hp["model_cfg"]))
     # NodeClassifier keeps the registry model as ``self.model``: its keys start with "model."
@@ -138,6 +144,55 @@ def load_model(checkpoint, device="cpu") -> tuple[torch.nn.Module, dict]:
                        "(train --overwrite)")
     model.load_state_dict(state)
     return model.to(device).eval(), hp
+
+
+def one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
+
+
+def read_metrics(path: Path) -> dict:
+    """``path/metrics.json`` as a dict (RunError in one line when it is not)."""
+    try:
+        metrics = read_json(path / "metrics.json")
+    except (OSError, ValueError) as e:
+        raise RunError(f"{path / 'metrics.json'}: not readable JSON ({one_line(e)[:80]}); the "
+                       "run is damaged: retrain it (train --overwrite)") from None
+    if not isinstance(metrics, dict) or not isinstance(metrics.get("seeds", []), list):
+        raise RunError(f"{path / 'metrics.json'}: not a run's metrics (no list of seeds); "
+                       "retrain the run (train --overwrite)")
+    return metrics
+
+
+def _checkpoint_path(path: Path, record: dict) -> Path:
+    """The seed's checkpoint, which must lie inside the run folder (a path recorded in
+    metrics.json that leads elsewhere is refused, never followed)."""
+    name = str(record.get("checkpoint") or "")
+    f = path / name
+    if not name or Path(name).is_absolute() or not f.resolve().is_relative_to(path.resolve()):
+        raise RunError(f"{path / 'metrics.json'}: checkpoint {name!r} of seed {record.get('seed')} "
+                       "is not inside the run folder; refused (retrain the run)")
+    return f
+
+
+def check_identity(path: Path, metrics: dict, record: dict, hp: dict) -> None:
+    """Refuse a checkpoint that is not this run's: its saved graph fingerprint, run id or seed
+    tag differ from the run's (a checkpoint of another run with the same shapes copied in).
+
+    Checkpoints of runs trained before checkpoints carried their identity (metrics.json has no
+    ``run_id``) are accepted as they are: there is nothing to check them against. In a run
+    that has a ``run_id``, a checkpoint without one is refused.
+    """
+    rid = metrics.get("run_id")
+    if not rid:
+        return
+    ident = hp.get("identity") or {}
+    want = {"data_fingerprint": metrics.get("data_fingerprint"), "run_id": rid,
+            "tag": Path(str(record["checkpoint"])).parent.as_posix()}
+    differ = [k for k, v in want.items() if ident.get(k) != v]
+    if differ:
+        raise RunError(f"{path / str(record['checkpoint'])}: not this run's checkpoint (its "
+                       f"{', '.join(differ)} differ from {path}'s: weights of another run or "
+                       "graph copied in); retrain the run (train --overwrite)")
 
 
 def _seed_records(metrics: dict, path: Path, split: int) -> list[dict]:
@@ -181,7 +236,7 @@ def load_run(path, *, split: int = 0, seeds=None, device="cpu") -> LoadedRun:
     if not (path / "metrics.json").is_file():
         raise RunError(f"{path}: no metrics.json; not a run folder (train one with "
                        "`python -m synhelpers train --data DATA --out RUN`)")
-    metrics = read_json(path / "metrics.json")
+    metrics = read_metrics(path)
     records = _seed_records(metrics, path, split)
     if seeds is not None:
         wanted = [int(s) for s in ([seeds] if np.isscalar(seeds) else seeds)]
@@ -190,7 +245,9 @@ def load_run(path, *, split: int = 0, seeds=None, device="cpu") -> LoadedRun:
             raise RunError(f"{path}: seed(s) {missing} not in split {split}; seeds are "
                            f"{[int(r['seed']) for r in records]}")
         records = [r for r in records if int(r["seed"]) in wanted]
-    loaded = [load_model(path / r["checkpoint"], device) for r in records]
+    loaded = [load_model(_checkpoint_path(path, r), device) for r in records]
+    for r, (_, hp) in zip(records, loaded):
+        check_identity(path, metrics, r, hp)
     hp = loaded[0][1]
     return LoadedRun(
         path=path, metrics=metrics, model_name=metrics["model"], mode=metrics.get("mode", ""),
@@ -268,6 +325,35 @@ def _as_graph(data):
     return load_data(data)
 
 
+def _every_class(graph, source):
+    """The new connectome's graph with every published class kept (``min_class_count=1``):
+    the run's vocabulary decides which neurons are scored, not the new connectome's own class
+    counts (a class the run knows with few neurons there is still scored, as it is in a graph
+    built with ``--test-connectome``). Rebuilt from ``source`` (tables, a tables folder or a
+    graph folder of one tables folder) only where the builder masked a small class."""
+    info = getattr(graph, "label_info", None) or {}
+    if not any(i.get("n_masked_small_class") for i in info.values()):
+        return graph
+    from dataclasses import replace
+
+    from ..graph.build import build_graph
+    from ..graph.config import GraphConfig
+    from ..graph.sources import config_of
+    from ..tables.contract import load_tables
+
+    if hasattr(source, "neurons"):
+        con, cfg = source, GraphConfig()
+    elif (Path(source) / "neurons.parquet").is_file():
+        con, cfg = load_tables(source), GraphConfig()
+    else:
+        meta = read_json(Path(source) / "graph.json") if not hasattr(source, "edge_index") else {}
+        tables, cfg = meta.get("tables") or [], config_of(meta)
+        if len(tables) != 1 or cfg is None or not (Path(tables[0]) / "neurons.parquet").is_file():
+            return graph  # an in-memory graph, or one of several connectomes: as it was built
+        con = load_tables(tables[0])
+    return build_graph(con, replace(cfg, min_class_count=1))
+
+
 def prepare_graph(run: LoadedRun, data, *, new_connectome: bool = False) -> PreparedGraph:
     """Check ``data`` (a graph, or a graph or tables folder) against ``run``; align it when it
     is a connectome the run never saw. See the module docstring for the rules.
@@ -276,7 +362,7 @@ def prepare_graph(run: LoadedRun, data, *, new_connectome: bool = False) -> Prep
         RunError: another graph without ``new_connectome``; a transductive-only model or a run
             without recorded vocabularies on a new connectome; a view the model needs is missing.
     """
-    data = _as_graph(data)
+    source, data = data, _as_graph(data)
     fp = graph_fingerprint(data)
     cols = run.label_columns
     if fp == run.fingerprint:
@@ -292,6 +378,7 @@ def prepare_graph(run: LoadedRun, data, *, new_connectome: bool = False) -> Prep
     if not new_connectome:
         raise RunError(_refusal(run, fp))
     _check_new(run)
+    data = _every_class(data, source)
     graph, alignment = align_graph(data, run.vocabulary, gap_junctions=run.model_config.gap_junctions)
     check_views(run.model_name, graph)
     labelled = np.any([pd.notna(alignment.true_labels[c]) for c in cols], axis=0)

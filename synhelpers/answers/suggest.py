@@ -25,10 +25,9 @@ import torch
 
 from ..errors import RunError
 from ..graph.cache import graph_fingerprint, load_data
-from ..io import read_json
 from .active import mc_dropout_probs, rank_candidates
 from .config import STRATEGIES, SuggestConfig
-from .load import load_run, with_run_context
+from .load import load_run, read_metrics, with_run_context
 
 __all__ = ["suggest", "load_trained", "SUGGEST_COLUMNS"]
 
@@ -49,7 +48,7 @@ def load_trained(run_dir, data=None, seed_index: int = 0):
     run_dir = Path(run_dir)
     if not (run_dir / "metrics.json").exists():
         raise RunError(f"{run_dir}: no metrics.json (not a run folder from `train`)")
-    metrics = read_json(run_dir / "metrics.json")
+    metrics = read_metrics(run_dir)
     seeds = metrics.get("seeds", [])
     if not 0 <= seed_index < len(seeds):
         raise RunError(f"{run_dir}: seed index {seed_index} not in the run's {len(seeds)} seed(s)")

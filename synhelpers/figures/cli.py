@@ -16,15 +16,26 @@ __all__ = ["register"]
 
 def _figures(args: argparse.Namespace) -> int:
     from ..graph import load_graph
+    from ..outputs import claim_folder, record_file, register_kind
     from .graph import make_graph_figures
     from .runs import make_run_figures
 
+    register_kind("figures", legacy=_figures_only)
+    claim_folder(args.out, "figures")  # before any work: the user's folder, a run ... refused
     paths = make_graph_figures(load_graph(args.graph), args.out, args.label)
     if args.runs:
         paths += make_run_figures(args.runs, args.out)
     for p in paths:
+        record_file(p, "figures")
         print(f"wrote {p}")
     return 0
+
+
+def _figures_only(folder) -> str | None:
+    """A figures folder of an older version (no marker): PNG and SVG files only."""
+    entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
+    ok = entries and all(p.is_file() and p.suffix in (".png", ".svg") for p in entries)
+    return "" if ok else None
 
 
 def register(subparsers) -> None:

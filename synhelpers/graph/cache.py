@@ -124,7 +124,13 @@ def cache_state(out_dir: str | Path, key: str | None = None) -> str:
 
 
 def _read_split(data: Data, split_file: Path, graph_file: Path) -> None:
-    sf = pd.read_parquet(split_file)
+    try:
+        sf = pd.read_parquet(split_file)
+    except (OSError, ValueError) as e:  # truncated, not Parquet (pyarrow's errors)
+        raise GraphError(f"{split_file}: not a readable Parquet table ({' '.join(str(e).split())[:80]}); "
+                         "rebuild the graph") from None
+    if not {"bodyId", "split"} <= set(sf.columns):
+        raise GraphError(f"{split_file}: needs the columns bodyId and split; rebuild the graph")
     if len(sf) != data.num_nodes or not np.array_equal(sf["bodyId"].to_numpy(), data.body_id.numpy()):
         raise GraphError(f"{split_file}: bodyIds do not match the graph in {graph_file}; rebuild the graph")
     code = codes_of(sf["split"], SPLITS)

@@ -51,7 +51,7 @@ def read_frames(path: Path, wanted: dict[str, bool]) -> tuple[dict, dict]:
             # zero-copy columns would be read-only
             frames[table] = pd.read_parquet(f, engine="pyarrow", to_pandas_kwargs=_LEAN_READ)
         except Exception as e:  # corrupt, truncated or not Parquet
-            raise TableError(f"cannot be read as Parquet ({type(e).__name__}: {e})", file=str(f)) from e
+            raise TableError(f"cannot be read as Parquet ({e})", file=str(f)) from e
     return frames, files
 
 
@@ -63,7 +63,7 @@ def read_meta(path: Path) -> tuple[dict, str]:
             try:
                 meta = json.loads(f.read_text())
             except (OSError, ValueError) as e:  # ValueError covers bad JSON and bad UTF-8
-                raise TableError(f"cannot be read as JSON ({type(e).__name__}: {e})", file=str(f)) from e
+                raise TableError(f"cannot be read as JSON ({e})", file=str(f)) from e
             if not isinstance(meta, dict):
                 raise TableError(f"expected a JSON object, got {type(meta).__name__}", file=str(f))
             return meta, str(f)

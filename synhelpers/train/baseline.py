@@ -30,6 +30,7 @@ from ..graph.build import check_labels
 from ..graph.cache import load_graph
 from ..graph.split import apply_label_budget, label_budget, split_frame, with_split
 from ..io import write_json, write_parquet
+from ..outputs import claim_folder, record_file
 from .config import BaselineConfig
 from .metrics import classification_metrics, summarise_seeds
 from .model_card import synthetic_ceiling
@@ -130,7 +131,11 @@ def _budgeted(data: Data, cfg: BaselineConfig, k: int, out) -> Data:
 
 
 def run_baseline(graph_dir: str | Path, out: str | Path, cfg: BaselineConfig = BaselineConfig()) -> dict:
-    """Load a graph, fit the quick baseline, write ``out/metrics.json``. Returns its contents."""
+    """Load a graph, fit the quick baseline, write ``out/metrics.json``. Returns its contents.
+
+    ``out`` is a run folder of this baseline's own (purpose ``"baseline LABEL"``): a training
+    run's folder, a baseline of another label, a graph or the user's folder is refused in one
+    line (:class:`~synhelpers.errors.OutputError`) before any work, nothing deleted."""
     graph_dir = Path(graph_dir)
     data = load_graph(graph_dir)
     have = list(getattr(data, "label_columns", []))
@@ -138,6 +143,7 @@ def run_baseline(graph_dir: str | Path, out: str | Path, cfg: BaselineConfig = B
         raise ConfigError(f"--label {cfg.label!r}: not a label column of the graph in {graph_dir}; "
                           f"its labels are {have or 'none'}")
     check_labels(data, [cfg.label], str(graph_dir))
+    claim_folder(out, "run", purpose=f"baseline {cfg.label}")
     seed_metrics = [{"split": k, **fit_quick_baseline(_budgeted(data, cfg, k, out), cfg)}
                     for k in range(cfg.splits)]
     result = {
@@ -154,6 +160,8 @@ def run_baseline(graph_dir: str | Path, out: str | Path, cfg: BaselineConfig = B
     if ceiling is not None:
         result["ceiling"] = ceiling
     write_json(Path(out) / "metrics.json", result)
+    for name in ("metrics.json", "tb", "splits"):
+        record_file(Path(out) / name, "run")
     write_hparams_event(Path(out) / "tb", {"model": "logreg_baseline", **asdict(cfg)},
                         {"hp/test_macro_f1": result["mean"]["test_macro_f1"],
                          "hp/test_accuracy": result["mean"]["test_accuracy"]})

@@ -99,6 +99,50 @@ def _loss_weights(items: list[str]) -> dict[str, float]:
     return weights
 
 
+def _check_flags(args: argparse.Namespace) -> None:
+    """Refuse flags that contradict each other or would do nothing (one line naming the flag)."""
+    import math
+
+    from ..errors import ConfigError
+    from .config import MAX_SEED, PRECISIONS
+
+    labels = list(args.label or ())
+    if len(set(labels)) != len(labels):
+        raise ConfigError(f"--label {' '.join(labels)}: a column given twice; give each once")
+    if args.task and labels and labels != list(TASK_COLUMNS[args.task]):
+        raise ConfigError(f"--task {args.task} means --label {' '.join(TASK_COLUMNS[args.task])}, "
+                          f"not --label {' '.join(labels)}; give one of the two")
+    for flag, value in (("--lr", args.lr), ("--weight-decay", args.weight_decay),
+                        ("--aux-weight", args.aux_weight)):
+        if not math.isfinite(value):
+            raise ConfigError(f"{flag} {value}: must be a finite number")
+    if args.first_seed + args.seeds - 1 > MAX_SEED:
+        raise ConfigError(f"--first-seed {args.first_seed} with --seeds {args.seeds}: seeds must "
+                          f"be at most {MAX_SEED} (numpy's range)")
+    if args.precision is not None and args.precision not in PRECISIONS:
+        raise ConfigError(f"--precision {args.precision!r}: not a Lightning precision; choose "
+                          f"from {', '.join(PRECISIONS)}")
+    if args.fanouts is not None and args.batch_size is None:
+        raise ConfigError("--fanouts: read in mini-batch mode only; add --batch-size N (or "
+                          "drop --fanouts)")
+    _check_accelerator(args.accelerator)
+
+
+def _check_accelerator(accelerator: str) -> None:
+    """``--accelerator``: one Lightning knows, and a GPU only where one is."""
+    from ..errors import ConfigError
+
+    known = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
+    if accelerator not in known:
+        raise ConfigError(f"--accelerator {accelerator!r}: choose from {', '.join(known)}")
+    if accelerator in ("gpu", "cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--accelerator {accelerator}: no CUDA GPU is visible here; use "
+                              "--accelerator cpu (or auto)")
+
+
 def _train_config(**fields) -> TrainConfig:
     """``TrainConfig(**fields)``; a value it refuses becomes a one-line ConfigError naming it."""
     from ..errors import ConfigError
@@ -112,6 +156,7 @@ def _train_config(**fields) -> TrainConfig:
 def _train(args: argparse.Namespace) -> int:
     apply_profile_caps(args, ("max_epochs", "min_epochs", "seeds", "splits"))  # prints what it capped
     _check_model(args.model)
+    _check_flags(args)
     overrides = parse_overrides(args.set, args.model)
     weights = _loss_weights(args.loss_weight)
     devices = int(args.devices) if args.devices.isdigit() else args.devices
@@ -186,7 +231,8 @@ def _add_safety_args(p: argparse.ArgumentParser) -> None:
     """``--overwrite``: the one way to replace a run made with other settings."""
     p.add_argument("--overwrite", action="store_true",
                    help="replace a run in --out made with other settings or on another graph "
-                        "(its metrics.json, run.json, seed folders and logs are deleted first); "
+                        "(the files the run recorded as its own are deleted first, nothing else; "
+                        "a folder that holds no run is refused); "
                         "without it such a rerun is refused, and a rerun with the same settings "
                         "resumes at the first unfinished seed")
 

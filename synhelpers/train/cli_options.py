@@ -46,7 +46,7 @@ def add_scale_args(p) -> None:
       help="train on mini-batches of N seed neurons per step and process, each with its sampled "
            "neighbourhood and synapse sets (auto: from free memory); an epoch is then one pass "
            "over all training neurons. Default: the full graph, one step per epoch")
-    a("--fanouts", type=_fanout, nargs="+", default=list(d.fanouts), metavar="K",
+    a("--fanouts", type=_fanout, nargs="+", default=None, metavar="K",
       help=f"mini-batch mode: neighbours sampled per node, per direction and hop, one per GNN "
            f"layer, -1 = all (default {' '.join(map(str, d.fanouts))})")
     a("--eval-chunk", type=positive_int, default=d.eval_chunk_size, metavar="NODES",
@@ -62,7 +62,8 @@ def add_scale_args(p) -> None:
 
 def scale_fields(args: argparse.Namespace) -> dict:
     """The :class:`TrainConfig` fields of :func:`add_scale_args`'s flags."""
-    return {"batch_size": args.batch_size, "fanouts": tuple(args.fanouts),
+    fanouts = TrainConfig().fanouts if args.fanouts is None else tuple(args.fanouts)
+    return {"batch_size": args.batch_size, "fanouts": fanouts,
             "eval_chunk_size": args.eval_chunk, "loader_workers": args.loader_workers,
             "num_nodes": args.num_nodes, "strategy": args.strategy}
 

@@ -5,6 +5,7 @@ The command line takes its defaults from these dataclasses, so the defaults have
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 from ..models.config import ModelConfig
@@ -13,6 +14,11 @@ __all__ = ["TrainConfig", "BaselineConfig", "MODES", "PROGRESS"]
 
 MODES = ("transductive", "inductive")
 PROGRESS = ("auto", "lines", "bar", "none")
+#: Lightning's precision names (``TrainConfig.precision``; None: bf16-mixed on CUDA, else 32).
+PRECISIONS = ("64-true", "64", "32-true", "32", "16-mixed", "16", "bf16-mixed", "bf16",
+              "16-true", "bf16-true", "transformer-engine", "transformer-engine-float16")
+#: The largest seed numpy's random generators take (seeds are in [0, 2**32 - 1]).
+MAX_SEED = 2**32 - 1
 
 
 @dataclass
@@ -147,8 +153,16 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.task is not None and self.task not in ("cell_class", "nt", "both"):
             raise ValueError(f"task must be cell_class, nt or both; got {self.task!r}")
-        if self.lr <= 0 or self.weight_decay < 0 or self.aux_weight < 0:
-            raise ValueError("lr must be > 0; weight_decay and aux_weight >= 0")
+        finite = all(math.isfinite(float(v)) for v in (self.lr, self.weight_decay, self.aux_weight))
+        if not finite or self.lr <= 0 or self.weight_decay < 0 or self.aux_weight < 0:
+            raise ValueError("lr must be a finite number > 0; weight_decay and aux_weight finite "
+                             f"and >= 0 (got lr={self.lr}, weight_decay={self.weight_decay}, "
+                             f"aux_weight={self.aux_weight})")
+        if not 0 <= int(self.first_seed) <= MAX_SEED - int(self.seeds) + 1:
+            raise ValueError(f"seeds must lie in [0, {MAX_SEED}] (numpy's range); got first_seed "
+                             f"{self.first_seed} with {self.seeds} seed(s)")
+        if self.precision is not None and str(self.precision) not in PRECISIONS:
+            raise ValueError(f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
         self._check_scale()
         self._check_fewer_labels()
         if self.labelled is not None and self.labels_per_class is not None:

@@ -90,6 +90,10 @@ def sampling_fanouts(cfg, model) -> list[int]:
         raise ConfigError(f"--fanouts {' '.join(map(str, cfg.fanouts))} gives {len(cfg.fanouts)} "
                           f"hop(s) but model {cfg.model!r} reads {hops} hops of neighbours; give "
                           f"one fan-out per GNN layer, e.g. --fanouts {' '.join(['10'] * hops)}")
+    if len(cfg.fanouts) > hops and tuple(cfg.fanouts) != type(cfg)().fanouts:
+        raise ConfigError(f"--fanouts {' '.join(map(str, cfg.fanouts))} gives {len(cfg.fanouts)} "
+                          f"hops but model {cfg.model!r} reads {hops}; the extra fan-outs would do "
+                          f"nothing: give {hops}")
     return list(cfg.fanouts[:hops])
 
 

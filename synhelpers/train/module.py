@@ -89,6 +89,8 @@ class NodeClassifier(L.LightningModule):
             None for a module only used to predict.
         eval_chunk_size: None: validation is one forward over ``val_graph``; an int:
             layer-wise inference with that many target nodes per chunk.
+        identity: ``{"data_fingerprint", "run_id", "tag"}`` of the run folder (saved in every
+            checkpoint; :func:`synhelpers.answers.load.load_run` refuses weights of another).
 
     ``loss`` is ``TrainConfig.loss`` from :mod:`synhelpers.train.losses` (default plain
     cross-entropy); ``TrainConfig.augment`` augments the point sets in training steps only.
@@ -99,13 +101,15 @@ class NodeClassifier(L.LightningModule):
 
     def __init__(self, model_name: str, model_cfg: ModelConfig | dict, train_cfg: TrainConfig | dict,
                  columns: list[str], class_counts: dict[str, list[int]] | None = None,
-                 val_graph=None, eval_chunk_size: int | None = None):
+                 val_graph=None, eval_chunk_size: int | None = None, identity: dict | None = None):
         super().__init__()
         counts = {c: [int(v) for v in n] for c, n in (class_counts or {}).items()}
-        # plain JSON values (tuples as lists), so that hparams.yaml loads with yaml.safe_load
+        # plain JSON values (tuples as lists), so that hparams.yaml loads with yaml.safe_load;
+        # identity: the graph fingerprint, run id and seed tag (checked when a run is loaded)
         self.save_hyperparameters(json.loads(json.dumps(
             {"model_name": model_name, "model_cfg": _as_dict(model_cfg),
-             "train_cfg": _as_dict(train_cfg), "columns": list(columns), "class_counts": counts})))
+             "train_cfg": _as_dict(train_cfg), "columns": list(columns), "class_counts": counts,
+             "identity": identity})))
         self.model_cfg = ModelConfig(**self.hparams.model_cfg)
         self.train_cfg = TrainConfig(**self.hparams.train_cfg)
         self.model = build_model(model_name, self.model_cfg)

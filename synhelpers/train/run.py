@@ -67,7 +67,14 @@ from .module import (
     train_class_counts,
 )
 from .progress import EpochProgress
-from .run_folder import finished_seed, open_run_folder, run_state, save_seed, write_metrics
+from .run_folder import (
+    finished_seed,
+    open_run_folder,
+    run_id,
+    run_state,
+    save_seed,
+    write_metrics,
+)
 from .tensorboard import log_final_scores
 from .vocab import run_vocabulary
 
@@ -185,7 +192,7 @@ def fit_quietly(trainer, module, datamodule) -> float:
 
 
 def _module_and_data(cfg: TrainConfig, model_cfg, columns, train_graph, seed: int, launch: Launch,
-                     cuda: bool):
+                     cuda: bool, identity: dict | None = None):
     """The Lightning module and data module of one seed, and the scale fields of its result.
 
     One module for every mode; only the batches differ. Full-graph mode (one batch: the whole
@@ -202,11 +209,12 @@ def _module_and_data(cfg: TrainConfig, model_cfg, columns, train_graph, seed: in
     if batch_size is None:
         if cuda:
             train_graph = train_graph.to("cuda")
-        module = NodeClassifier(cfg.model, model_cfg, cfg, columns, counts, val_graph=train_graph)
+        module = NodeClassifier(cfg.model, model_cfg, cfg, columns, counts, val_graph=train_graph,
+                                identity=identity)
         return module, GraphDataModule(train_graph), scale
     scale["eval_chunk_size"] = eval_chunk_for(cfg, train_graph, "cuda" if cuda else None)
     module = NodeClassifier(cfg.model, model_cfg, cfg, columns, counts, val_graph=train_graph,
-                            eval_chunk_size=scale["eval_chunk_size"])
+                            eval_chunk_size=scale["eval_chunk_size"], identity=identity)
     scale["fanouts"] = sampling_fanouts(cfg, module.model)
     data = SeedDataModule(train_graph, seeds, scale["fanouts"], batch_size, seed, cfg.loader_workers,
                           getattr(module.model, "sites_reach_own_output_only", False))
@@ -226,8 +234,9 @@ def _scores(test: dict, columns, class_names) -> dict:
 
 
 def train_one_seed(data, cfg: TrainConfig, seed: int, out_dir: Path, *, columns, tag: str | None = None,
-                   test_graph=None) -> dict:
-    """Train one seed and evaluate its selected checkpoint on the test split once."""
+                   test_graph=None, identity: dict | None = None) -> dict:
+    """Train one seed and evaluate its selected checkpoint on the test split once.
+    ``identity``: the run's graph fingerprint and run id, saved with the tag in the checkpoint."""
     spec = get_spec(cfg.model)
     if cfg.mode == "inductive" and not spec.inductive:
         raise NotApplicable(f"model {cfg.model!r} cannot run inductively: {spec.description}")
@@ -242,7 +251,9 @@ def train_one_seed(data, cfg: TrainConfig, seed: int, out_dir: Path, *, columns,
     model_cfg = ModelConfig.from_data(shape_graph, columns, **cfg.model_overrides)
     cuda = torch.cuda.is_available() and cfg.accelerator in ("auto", "gpu", "cuda")
     launch = resolve_launch(cfg)
-    module, datamodule, scale = _module_and_data(cfg, model_cfg, columns, train_graph, seed, launch, cuda)
+    identity = None if identity is None else {**identity, "tag": tag or f"seed{seed}"}
+    module, datamodule, scale = _module_and_data(cfg, model_cfg, columns, train_graph, seed, launch,
+                                                 cuda, identity)
     trainer, ckpt, stats, clock = _make_trainer(cfg, tag or f"seed{seed}", out_dir, cuda, launch)
     if cuda:
         torch.cuda.reset_peak_memory_stats()
@@ -325,17 +336,17 @@ def run_training(data, cfg: TrainConfig, out_dir, *, quiet: bool = True,
         data = load_data(data)
     columns = check_run(data, cfg)
     check_scale(cfg, get_spec(cfg.model), resolve_launch(cfg).world_size)
-    out_dir = Path(out_dir)
-    fingerprint = graph_fingerprint(data)
+    out_dir, fingerprint = Path(out_dir), graph_fingerprint(data)
     saved = _open_folder(out_dir, cfg, fingerprint, overwrite)
     if saved is not None:
         return saved
-    if quiet:
-        _quiet_lightning()
+    _quiet_lightning() if quiet else None
     result = {"model": cfg.model, "task": cfg.task or "+".join(columns), "mode": cfg.mode,
               "config": cfg.to_dict(), "label_columns": columns,
               "dataset": str(getattr(data, "dataset_name", "unnamed graph")),
-              "data_fingerprint": fingerprint, "seeds": [], "mean": {}, "std": {}}
+              "data_fingerprint": fingerprint, "run_id": run_id(out_dir) if is_global_zero() else None,
+              "seeds": [], "mean": {}, "std": {}}
+    identity = {"data_fingerprint": fingerprint, "run_id": result["run_id"]}
     # the ROIs and classes the model's inputs and heads are built on (to align new connectomes)
     result["trained_on"] = run_vocabulary(data, columns)
     if data_path is not None:
@@ -351,8 +362,8 @@ def run_training(data, cfg: TrainConfig, out_dir, *, quiet: bool = True,
                 tag = f"split{k}/seed{s}" if cfg.splits > 1 else f"seed{s}"
                 res = finished_seed(out_dir, tag)
                 if res is None:  # not run yet, or cut off: trained from scratch
-                    res = {"split": k, **train_one_seed(split_data, cfg, s, out_dir,
-                                                        columns=columns, tag=tag)}
+                    res = {"split": k, **train_one_seed(split_data, cfg, s, out_dir, columns=columns,
+                                                        tag=tag, identity=identity)}
                     if is_global_zero():
                         res = save_seed(out_dir, tag, res)
                 result["seeds"].append(res)

@@ -8,10 +8,17 @@ Layout (``<tag>`` is ``seed<k>``, or ``split<j>/seed<k>`` with several splits)::
     <tag>/best.ckpt        its selected checkpoint
     metrics.json           written once, atomically, after every seed finished
 
+The folder carries the ownership marker of :mod:`synhelpers.outputs` (kind ``run``, purpose
+``train``), listing the files and folders the run writes; ``run.json`` holds the run's
+``run_id``, stored with the graph fingerprint and the seed tag in every checkpoint (checked by
+:func:`synhelpers.answers.load.load_run`). A folder that holds something else (the user's
+files, tables, a graph, a baseline) is refused whole, in one line.
+
 A rerun into a folder that holds a run:
 
 - with other settings (or another graph) is refused with one line naming what differs,
-  unless ``overwrite=True`` (``train --overwrite``), which first deletes the old run's files;
+  unless ``overwrite=True`` (``train --overwrite``), which first deletes the files the run
+  recorded as its own (and nothing else);
 - with the same settings, returns the finished run's ``metrics.json`` untouched, or resumes
   an interrupted run: finished seeds are read back from their ``result.json`` and the seed
   that was cut off is trained again from scratch, so the final ``metrics.json`` equals an
@@ -26,15 +33,16 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
+import uuid
 from pathlib import Path
 
 from ..errors import RunError
 from ..io import read_json, write_json
+from ..outputs import MARKER, claim_folder, read_marker, remove_owned
 from .config import TrainConfig
 
 __all__ = ["NON_RESULT_FIELDS", "RESULT_FILE", "run_settings", "run_state", "open_run_folder",
-           "finished_seed", "save_seed", "write_metrics", "wipe_run"]
+           "finished_seed", "save_seed", "write_metrics", "wipe_run", "run_id"]
 
 #: TrainConfig fields that change no result: what is printed, and how many CPU threads run
 #: (a resumed run may use other threads; its seeds are still the same models).
@@ -42,7 +50,7 @@ NON_RESULT_FIELDS = ("progress", "num_threads")
 #: Name of a finished seed's result, inside its ``<tag>`` folder.
 RESULT_FILE = "result.json"
 _RUN_FILE, _METRICS_FILE = "run.json", "metrics.json"
-#: Files and folders a run writes in its folder (``--overwrite`` deletes these, nothing else).
+#: Files and folders a run of an older version (no marker) wrote in its folder.
 _RUN_ENTRIES = re.compile(r"^(run\.json|metrics\.json|MODEL_CARD\.md|seed\d+|split\d+|splits|tb)$")
 
 
@@ -69,7 +77,7 @@ def _saved_settings(out_dir: Path) -> dict | None:
             config = {k: v for k, v in saved["config"].items() if k not in NON_RESULT_FIELDS}
             return {"config": config, "data_fingerprint": saved["data_fingerprint"]}
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
-            raise RunError(f"{f}: unreadable run record ({type(e).__name__}: {e}); "
+            raise RunError(f"{f}: unreadable run record ({' '.join(str(e).split())[:80] or 'damaged'}); "
                            "rerun with --overwrite to replace the run") from None
     return None
 
@@ -99,18 +107,40 @@ def run_state(out_dir, cfg: TrainConfig, fingerprint: str) -> str:
     return "complete" if (out_dir / _METRICS_FILE).exists() else "partial"
 
 
-def wipe_run(out_dir) -> None:
-    """Delete the files a run writes in ``out_dir`` (run.json, metrics.json, seed and split
-    folders, logs); anything else in the folder is left alone."""
+def _claim(out_dir: Path) -> None:
+    """Claim ``out_dir`` as a training run's folder (the user's folder, a graph, a baseline
+    are refused whole, in one line); a run folder of an older version (no marker) is adopted
+    with the run files already there."""
+    legacy = out_dir.is_dir() and read_marker(out_dir) is None
+    claim_folder(out_dir, "run", purpose="train")
+    if legacy:
+        _record(out_dir, [e.name for e in out_dir.iterdir() if _RUN_ENTRIES.match(e.name)])
+
+
+def _record(out_dir: Path, names) -> None:
+    marker = read_marker(out_dir)
+    marker.files.update(dict.fromkeys(names, "run"))
+    write_json(out_dir / MARKER, marker.to_json())
+
+
+def _own(out_dir: Path, cfg: TrainConfig) -> None:
+    """Record the names this run writes (run.json, metrics.json, the model card, logs, splits
+    and each seed's folder) in the folder's marker: ``--overwrite`` deletes these alone."""
+    names = ["run.json", "metrics.json", "MODEL_CARD.md", "tb", "splits"]
+    names += ([f"split{k}" for k in range(cfg.splits)] if cfg.splits > 1 else
+              [f"seed{s}" for s in range(cfg.first_seed, cfg.first_seed + cfg.seeds)])
+    _record(out_dir, names)
+
+
+def wipe_run(out_dir) -> list[Path]:
+    """Delete the files the tool recorded as this run folder's (run.json, metrics.json, seed
+    and split folders, logs); anything else in the folder is left alone, and a folder that
+    holds no run (the user's, a graph, a baseline) is refused whole (:class:`OutputError`)."""
     out_dir = Path(out_dir)
-    if not out_dir.is_dir():
-        return
-    for entry in out_dir.iterdir():
-        if _RUN_ENTRIES.match(entry.name):
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
+    if not out_dir.exists() and not out_dir.is_symlink():
+        return []
+    _claim(out_dir)
+    return remove_owned(out_dir, "run", purpose="train")
 
 
 def _remove_orphans(out_dir: Path) -> None:
@@ -133,6 +163,7 @@ def open_run_folder(out_dir, cfg: TrainConfig, fingerprint: str, *,
     out_dir = Path(out_dir)
     if overwrite:
         wipe_run(out_dir)
+    _claim(out_dir)
     _remove_orphans(out_dir)
     wanted = run_settings(cfg, fingerprint)
     saved = _saved_settings(out_dir)
@@ -144,10 +175,23 @@ def open_run_folder(out_dir, cfg: TrainConfig, fingerprint: str, *,
                            "--overwrite to replace it (overwrite=True), or choose another --out")
         if (out_dir / _METRICS_FILE).exists():
             return read_json(out_dir / _METRICS_FILE)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _own(out_dir, cfg)
     if not (out_dir / _RUN_FILE).exists():
-        write_json(out_dir / _RUN_FILE, wanted)
+        write_json(out_dir / _RUN_FILE, {**wanted, "run_id": uuid.uuid4().hex})
     return None
+
+
+def run_id(out_dir) -> str | None:
+    """The run's identity (``run.json``'s ``run_id``, stored in each checkpoint; a run folder
+    of an older version gets one when it resumes), or None where no run.json is."""
+    f = Path(out_dir) / _RUN_FILE
+    if not f.exists():
+        return None
+    saved = read_json(f)
+    if not saved.get("run_id"):
+        write_json(f, {**saved, "run_id": uuid.uuid4().hex})
+        saved = read_json(f)
+    return saved["run_id"]
 
 
 def finished_seed(out_dir, tag: str) -> dict | None:
