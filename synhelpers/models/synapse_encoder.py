@@ -63,6 +63,8 @@ class PlanCache:
         self._seen: dict = {}
 
     def get(self, ptr: Tensor, pos: Tensor, k: int, budget: int) -> tuple[SetPlan, Tensor]:
+        if ptr.numel() <= 1 or pos.shape[0] == 0:  # no sets or no points: nothing worth keeping
+            return build_set_plan(ptr, k, budget), segment_mean(pos.float(), ptr)
         key = (ptr.data_ptr(), ptr.numel(), pos.data_ptr(), pos.shape[0], str(ptr.device), k,
                budget)
         # a freed table's memory can hold a new one at the same address: check the contents
