@@ -49,9 +49,25 @@ def read_bodies(path: str | Path) -> list[int]:
     return ids
 
 
+def _check_individual_flags(args: argparse.Namespace) -> None:
+    """``--mirror`` and ``--rotate`` act on individuals: refused (one line) when they would do
+    nothing, instead of being accepted silently."""
+    from ..errors import ConfigError
+
+    k = args.individuals
+    if (args.mirror or args.rotate) and k < 2:
+        flag = "--mirror" if args.mirror else "--rotate"
+        raise ConfigError(f"{flag} acts on individuals; add --individuals K (K >= 2)")
+    bad = sorted(i for i in set(args.mirror or ()) if i >= k)
+    if bad:
+        raise ConfigError(f"--mirror {' '.join(map(str, bad))}: no such individual; "
+                          f"--individuals {k} writes individuals 0 to {k - 1}")
+
+
 def _synth(args: argparse.Namespace) -> int:
     from .synthetic.generator import write_individuals, write_synthetic
 
+    _check_individual_flags(args)
     apply_profile_caps(args, ("neurons",))  # prints what it capped
     t0 = time.perf_counter()
     cfg = SyntheticConfig(n_neurons=args.neurons, seed=args.seed, label_noise=args.label_noise)
