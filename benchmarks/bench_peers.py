@@ -10,7 +10,7 @@ Protocol (every method sees the same graph, splits and labelled sets):
 
 * synthetic connectome, generator seed 0, label ``cell_class``; seed ``s`` uses split ``s``
   (split 0 is the graph's own, the others drawn like it, as ``train --splits`` draws them) and
-  the label budget drawn with seed ``s`` (:func:`synhelpers.graph.split.label_budget`: that
+  the label budget drawn with seed ``s`` (:func:`synhelpers.graph.split.budgeted_split`: that
   fraction of each class's labelled training neurons, at least one per class; ``1.0`` = all);
 * validation is the whole validation split; every choice (C, NTAC's number of steps) is made
   on its macro-F1; the test split is scored once, with the chosen setting;
@@ -166,14 +166,12 @@ def filled_features(data, c: float, folds: int = 5, seed: int = 0, source: str =
 
 def one_setting(data, fraction: float, seed: int) -> dict:
     """Every method on split ``seed`` with the label budget ``fraction`` drawn with ``seed``."""
-    from synhelpers.graph import apply_label_budget, label_budget, with_split
+    from synhelpers.graph import budgeted_split
     from synhelpers.graph.label_context import label_context
     from synhelpers.train.baseline import baseline_features
 
-    split = with_split(data, seed)
-    y = split[f"y_{LABEL}"]
-    labelled = label_budget(y.numpy(), split.train_mask.numpy(), fraction=fraction, seed=seed)
-    few = apply_label_budget(split, labelled)
+    few = budgeted_split(data, seed, LABEL, fraction)
+    y, labelled = few[f"y_{LABEL}"], few.labelled_mask
     known = few.train_mask & (y >= 0)
     ctx = label_context(few.edge_index, few.edge_weight, y, known, len(few.label_names[LABEL]))
     x = few.x.numpy()
@@ -213,12 +211,9 @@ def trained_methods(models) -> tuple[str, ...]:
 
 def one_trained_setting(data, fraction: float, seed: int, models) -> dict:
     """Our trained models on the same split and labelled neurons as :func:`one_setting`."""
-    from synhelpers.graph import apply_label_budget, label_budget, with_split
+    from synhelpers.graph import budgeted_split
 
-    split = with_split(data, seed)
-    labelled = label_budget(split[f"y_{LABEL}"].numpy(), split.train_mask.numpy(),
-                            fraction=fraction, seed=seed)
-    few = apply_label_budget(split, labelled)
+    few = budgeted_split(data, seed, LABEL, fraction)
     return {m: trained_fit(few, m.removesuffix("+context"), m.endswith("+context"), seed)
             for m in trained_methods(models)}
 

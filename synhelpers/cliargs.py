@@ -44,37 +44,36 @@ def int_in(lo: int | None, hi: int | None):
     return parse
 
 
-def fraction(text: str) -> float:
-    """A float in [0, 1)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
-    return value
+def number_in(lo: float, hi: float, *, lo_open: bool = False, hi_open: bool = False):
+    """A type that accepts numbers between ``lo`` and ``hi``, each end closed unless ``*_open``.
+
+    Example:
+        >>> number_in(0, 1, lo_open=True, hi_open=True)("0.9")
+        0.9
+    """
+    interval = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        above = value > lo if lo_open else value >= lo
+        below = value < hi if hi_open else value <= hi
+        if not (above and below):  # nan fails both
+            raise argparse.ArgumentTypeError(f"expected a number in {interval}, got {text!r}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
 
 
-def coverage_fraction(text: str) -> float:
-    """A float strictly between 0 and 1 (a conformal coverage target)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}")
-    return value
-
-
-def budget_fraction(text: str) -> float:
-    """A float in (0, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {value}")
-    return value
+#: A float in [0, 1).
+fraction = number_in(0, 1, hi_open=True)
+#: A float strictly between 0 and 1 (a conformal coverage target).
+coverage_fraction = number_in(0, 1, lo_open=True, hi_open=True)
+#: A float in (0, 1] (a label budget: 1 keeps every label).
+budget_fraction = number_in(0, 1, lo_open=True)
 
 
 def existing_dir(text: str) -> Path:

@@ -19,7 +19,7 @@ _EXPORTS = {
     "graph_fingerprint": ".cache", "load_data": ".cache", "build_union": ".union",
     "subgraph": ".views", "inductive_train_graph": ".views",
     "node_features": ".features", "make_split": ".split", "split_frame": ".split", "with_split": ".split",
-    "label_budget": ".split", "apply_label_budget": ".split",
+    "label_budget": ".split", "apply_label_budget": ".split", "budgeted_split": ".split",
     "label_trick_split": ".label_context",
     "label_trick_context": ".label_context",
 }

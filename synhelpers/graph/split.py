@@ -11,8 +11,8 @@ from torch_geometric.data import Data
 
 from .config import SPLITS
 
-__all__ = ["apply_label_budget", "label_budget", "make_split", "set_split", "split_frame",
-           "split_with_test", "with_split"]
+__all__ = ["apply_label_budget", "budgeted_split", "label_budget", "make_split", "set_split",
+           "split_frame", "split_with_test", "with_split"]
 
 
 def make_split(
@@ -164,3 +164,17 @@ def with_split(data, k: int):
                             None if fixed is None else fixed.numpy())
     set_split(out, split)
     return out
+
+
+def budgeted_split(data, k: int, column: str, fraction: float | None = None,
+                   per_class: int | None = None):
+    """Split ``k`` of ``data`` (:func:`with_split`) with a label budget on its training split,
+    stratified on ``column`` and drawn with seed ``k`` (:func:`label_budget`), so that every
+    command given the same budget (``train``, ``baseline``, the benchmarks) uses the same
+    labelled neurons; without a budget (both None), split ``k`` as it is."""
+    data = with_split(data, k)
+    if fraction is None and per_class is None:
+        return data
+    y = data[f"y_{column}"].numpy()
+    return apply_label_budget(data, label_budget(y, data.train_mask.numpy(), fraction, per_class,
+                                                 seed=k))

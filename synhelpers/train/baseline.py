@@ -28,7 +28,7 @@ from torch_geometric.data import Data
 from ..errors import ConfigError
 from ..graph.build import check_labels
 from ..graph.cache import load_graph
-from ..graph.split import apply_label_budget, label_budget, split_frame, with_split
+from ..graph.split import budgeted_split, split_frame
 from ..io import write_json, write_parquet
 from ..outputs import claim_folder, record_file
 from .config import BaselineConfig
@@ -119,14 +119,11 @@ def fit_quick_baseline(data: Data, cfg: BaselineConfig = BaselineConfig(),
 
 
 def _budgeted(data: Data, cfg: BaselineConfig, k: int, out) -> Data:
-    """Split ``k``, with the label budget applied and saved as ``out/splits/split<k>.parquet``."""
-    data = with_split(data, k)
-    if cfg.labelled is None and cfg.labels_per_class is None:
-        return data
-    y = data[f"y_{cfg.label}"].numpy()
-    few = apply_label_budget(data, label_budget(y, data.train_mask.numpy(), cfg.labelled,
-                                                cfg.labels_per_class, seed=cfg.seed + k))
-    write_parquet(split_frame(few), Path(out) / "splits" / f"split{k}.parquet")
+    """Split ``k`` with the label budget (:func:`~synhelpers.graph.split.budgeted_split`, the
+    same labelled neurons as ``train``'s), saved as ``out/splits/split<k>.parquet``."""
+    few = budgeted_split(data, k, cfg.label, cfg.labelled, cfg.labels_per_class)
+    if "labelled_mask" in few:
+        write_parquet(split_frame(few), Path(out) / "splits" / f"split{k}.parquet")
     return few
 
 

@@ -226,7 +226,8 @@ class BaselineConfig:
             ``TrainConfig.splits`` draws them) and report mean ± std over splits.
         labelled, labels_per_class: a label budget (at most one): only that fraction of each
             class's labelled training neurons, or that many per class, keep their label
-            (:func:`synhelpers.graph.split.label_budget`, drawn with ``seed + split``).
+            (:func:`synhelpers.graph.split.budgeted_split`: drawn with the split's index as seed,
+            so ``train`` with the same budget uses the same neurons).
     """
 
     label: str = "cell_class"

@@ -32,7 +32,7 @@ import torch
 
 from ..graph.cache import graph_fingerprint, load_data
 from ..graph.label_context import with_label_context
-from ..graph.split import apply_label_budget, label_budget, split_frame, with_split
+from ..graph.split import budgeted_split, split_frame, with_split
 from ..graph.views import inductive_train_graph
 from ..io import read_json, write_parquet
 from ..models import ModelConfig, get_spec
@@ -286,16 +286,6 @@ def train_one_seed(data, cfg: TrainConfig, seed: int, out_dir: Path, *, columns,
     return res
 
 
-def _budgeted(data, cfg: TrainConfig, columns, k: int):
-    """Split ``k`` with the run's label budget applied (stratified on the first label column,
-    drawn with seed ``k``, as ``baseline`` draws it), or as it is without a budget."""
-    if cfg.labelled is None and cfg.labels_per_class is None:
-        return data
-    y = data[f"y_{columns[0]}"].numpy()
-    return apply_label_budget(data, label_budget(y, data.train_mask.numpy(), cfg.labelled,
-                                                 cfg.labels_per_class, seed=k))
-
-
 def _epoch_time(times: list[float]) -> float:
     return float(np.median(times)) if times else float("nan")
 
@@ -353,7 +343,7 @@ def run_training(data, cfg: TrainConfig, out_dir, *, quiet: bool = True,
         result["data_path"] = str(Path(data_path).resolve())
     try:
         for k in range(cfg.splits):
-            split_data = _budgeted(with_split(data, k), cfg, columns, k)
+            split_data = budgeted_split(data, k, columns[0], cfg.labelled, cfg.labels_per_class)
             split_file = out_dir / "splits" / f"split{k}.parquet"
             budget = cfg.labelled is not None or cfg.labels_per_class is not None
             if (cfg.splits > 1 or budget) and not split_file.exists() and is_global_zero():
