@@ -25,7 +25,7 @@ MODULES = [
     "synhelpers.train.config",
     "synhelpers.models.config",
     "synhelpers.figures.save",
-    "synhelpers.figures.palette",
+    "synhelpers.figures.colors",
     "synhelpers.figures.runs",
     "synhelpers.cliargs",
     "synhelpers._lazy",

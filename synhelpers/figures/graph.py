@@ -11,7 +11,7 @@ import numpy as np
 from torch_geometric.data import Data
 
 from ..models.hybrid import node_unit_um
-from .palette import UNLABELLED_COLOR, class_palette
+from .colors import UNLABELLED_COLOR, class_colors
 from .save import figure_name, save_figure
 
 __all__ = [
@@ -71,7 +71,7 @@ def plot_synapses_per_connection(data: Data, max_weight: int = 30):
 
 def plot_synapses_3d(data: Data, label: str = "cell_class", max_points: int = 20_000, seed: int = 0):
     """3D scatter of postsynaptic sites (µm from the volume centre), coloured by the class
-    of the postsynaptic neuron (:func:`~.palette.class_palette`); neurons without a label
+    of the postsynaptic neuron (:func:`~.colors.class_colors`); neurons without a label
     as small hollow grey rings. Subsampled to ``max_points``."""
     if "syn_pos" not in data:
         raise ValueError("the graph has no synapses (built without synapses.parquet)")
@@ -85,7 +85,7 @@ def plot_synapses_3d(data: Data, label: str = "cell_class", max_points: int = 20
     unit_um = node_unit_um(data).numpy()[post]
     um = data.syn_pos[idx, 3:].numpy() * unit_um[:, None]
     names = data.label_names[label]
-    colors = class_palette(names)
+    colors = class_colors(names)
     fig = plt.figure(figsize=(8.5, 6.5))
     ax = fig.add_subplot(projection="3d")
     # points are rasterised so that the SVG stays small; axes and text stay vector. Neurons

@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .palette import UNLABELLED_COLOR, class_palette
+from .colors import UNLABELLED_COLOR, class_colors
 from .runs import MODE_COLORS, plot_ablation, runs_dataset, synthetic_title
 from .save import figure_name, save_figure
 
@@ -69,7 +69,7 @@ def _scatter_by(ax, xy, labels, held_out, title: str) -> None:
     """One panel: points coloured by ``labels`` (grey: none), held-out ones ringed."""
     labels = pd.Series(labels, dtype=object)
     classes = sorted(labels.dropna().unique())
-    colors = class_palette(classes)
+    colors = class_colors(classes)
     c = labels.map(colors).fillna(UNLABELLED_COLOR).to_numpy()
     known = labels.notna().to_numpy()
     ax.scatter(*xy[~known].T, s=6, facecolors="none", edgecolors=UNLABELLED_COLOR, lw=0.5)
